@@ -1,0 +1,14 @@
+"""fastbp: multilayer perceptrons trained by Numba-compiled backpropagation.
+
+Drop-in replacements for scikit-learn's ``MLPClassifier`` and
+``MLPRegressor``: :class:`BackpropClassifier`, :class:`BackpropRegressor`.
+"""
+
+# Numba's BLAS is scipy's OpenBLAS, loaded on first use; loading it now
+# lets threadpoolctl see (and limit) it before the first fit.
+import scipy.linalg  # noqa: F401
+
+from ._estimators import BackpropClassifier, BackpropRegressor
+
+__all__ = ["BackpropClassifier", "BackpropRegressor"]
+__version__ = "0.1.0"

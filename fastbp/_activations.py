@@ -1,0 +1,167 @@
+"""Activations, their derivatives, and the output layer's loss.
+
+Each activation sits next to its derivative so the chain rule for one
+layer reads on one screen. Derivatives are written in terms of the
+activation's *output* ``a = f(z)``, which is what the forward pass keeps.
+
+Codes are plain integers so one compiled kernel serves every activation:
+a branch on a loop-invariant integer costs nothing measurable, while one
+specialisation per activation would multiply compile time.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+
+# hidden activations
+IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
+HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH, "relu": RELU}
+
+# output activation and the loss it is paired with (always a canonical pair)
+OUT_IDENTITY_SQUARED = 0  # identity output, squared error
+OUT_LOGISTIC_BINARY = 1  # logistic output, binary cross-entropy per column
+OUT_SOFTMAX_LOG = 2  # softmax output, categorical cross-entropy
+OUT_EXP_POISSON = 3  # exp output, half Poisson deviance
+OUTPUT_CODES = {
+    "identity": OUT_IDENTITY_SQUARED,
+    "logistic": OUT_LOGISTIC_BINARY,
+    "softmax": OUT_SOFTMAX_LOG,
+    "exp": OUT_EXP_POISSON,
+}
+
+
+@kernel
+def logistic(z):
+    """Logistic sigmoid that never overflows: exp is only taken of -|z|."""
+    if z >= 0:
+        return 1.0 / (1.0 + np.exp(-z))
+    e = np.exp(z)
+    return e / (1.0 + e)
+
+
+@kernel
+def add_bias_activate_inplace(Z, bias, code):
+    """``Z <- f(Z + bias)`` for a hidden layer, one pass over ``Z``."""
+    n, m = Z.shape
+    if code == RELU:
+        for r in range(n):
+            for j in range(m):
+                z = Z[r, j] + bias[j]
+                # ``z < 0`` is False for NaN, so NaN propagates like np.maximum
+                Z[r, j] = 0 if z < 0 else z
+    elif code == TANH:
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] = np.tanh(Z[r, j] + bias[j])
+    elif code == LOGISTIC:
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] = logistic(Z[r, j] + bias[j])
+    else:
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] += bias[j]
+
+
+@kernel
+def activation_derivative_inplace(A, delta, code):
+    """``delta <- delta * f'(z)``, with ``f'`` written through ``A = f(z)``."""
+    n, m = A.shape
+    if code == RELU:
+        # relu'(z) is 1 where the unit fired and 0 where its output is 0
+        for r in range(n):
+            for j in range(m):
+                if A[r, j] == 0:
+                    delta[r, j] = 0
+    elif code == TANH:
+        # tanh'(z) = 1 - tanh(z)^2
+        for r in range(n):
+            for j in range(m):
+                delta[r, j] *= 1 - A[r, j] * A[r, j]
+    elif code == LOGISTIC:
+        # sigma'(z) = sigma(z) (1 - sigma(z))
+        for r in range(n):
+            for j in range(m):
+                delta[r, j] *= A[r, j] * (1 - A[r, j])
+
+
+@kernel
+def add_bias_output_activate_inplace(Z, bias, code):
+    """``Z <- g(Z + bias)`` for the output layer, rows kept finite.
+
+    Softmax subtracts the row maximum before exponentiating, so logits of
+    any size give probabilities that sum to one.
+    """
+    n, m = Z.shape
+    for r in range(n):
+        for j in range(m):
+            Z[r, j] += bias[j]
+    if code == OUT_LOGISTIC_BINARY:
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] = logistic(Z[r, j])
+    elif code == OUT_SOFTMAX_LOG:
+        for r in range(n):
+            zmax = Z[r, 0]
+            for j in range(1, m):
+                zmax = max(zmax, Z[r, j])
+            total = 0.0
+            for j in range(m):
+                e = np.exp(Z[r, j] - zmax)
+                Z[r, j] = e
+                total += e
+            for j in range(m):
+                Z[r, j] /= total
+    elif code == OUT_EXP_POISSON:
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] = np.exp(Z[r, j])
+
+
+@kernel
+def output_delta_loss_into(A, Y, sw, rows, start, code, delta):
+    """Output-layer error and the weighted loss of one batch.
+
+    ``A`` holds the output activations of the batch whose rows are
+    ``rows[start:start + len(A)]`` of ``Y`` and ``sw``. Writes
+    ``delta = sw * dLoss/dz`` and returns ``sum_i sw_i * loss_i``.
+
+    Every output activation is paired with its canonical loss, for which
+    the derivative of the loss with respect to the pre-activation ``z`` is
+    the same simple expression ``g(z) - y``: sigmoid with binary
+    cross-entropy, softmax with categorical cross-entropy, identity with
+    half squared error, exp with half Poisson deviance. Per-sample losses
+    are summed over outputs for every pair, so loss and gradient describe
+    the same function (also for multi-output squared error, where
+    scikit-learn averages the loss over outputs but not the gradient).
+    """
+    n, m = A.shape
+    # clip probabilities inside the log to [eps, 1 - eps], as scikit-learn does
+    eps = np.finfo(A.dtype).eps
+    total = 0.0
+    for r in range(n):
+        i = rows[start + r]
+        w = sw[i]
+        loss_r = 0.0
+        for j in range(m):
+            a = A[r, j]
+            y = Y[i, j]
+            delta[r, j] = (a - y) * w
+            if code == OUT_IDENTITY_SQUARED:
+                loss_r += 0.5 * (a - y) * (a - y)
+            elif code == OUT_LOGISTIC_BINARY:
+                p = min(max(a, eps), 1 - eps)
+                if y != 0:
+                    loss_r -= y * np.log(p)
+                if y != 1:
+                    loss_r -= (1 - y) * np.log(1 - p)
+            elif code == OUT_SOFTMAX_LOG:
+                if y != 0:
+                    loss_r -= y * np.log(min(max(a, eps), 1 - eps))
+            else:
+                # y log(y / a) - y + a, with 0 log 0 = 0
+                if y != 0:
+                    loss_r += y * np.log(y / a)
+                loss_r += a - y
+        total += w * loss_r
+    return total

@@ -1,0 +1,474 @@
+"""Shared estimator logic: validation, initialisation, the epoch loop, L-BFGS.
+
+This is the scikit-learn side of the boundary; it imports no numba. It
+draws every random number from one ``RandomState`` in scikit-learn's order
+(initial weights layer by layer, then the early-stopping split, then one
+permutation per epoch), so a given integer ``random_state`` reproduces
+``MLPClassifier``/``MLPRegressor``'s trajectory.
+"""
+
+import warnings
+from abc import ABCMeta, abstractmethod
+from numbers import Integral, Real
+
+import numpy as np
+import scipy.optimize
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, Options, StrOptions
+from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+
+from . import _backprop
+from ._network import Network, as_kernel_data
+from ._optimizers import ADAM, SGD
+
+_STOCHASTIC_SOLVERS = ("sgd", "adam")
+_LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
+_PREDICT_CHUNK = 512  # rows per chunk of the forward pass in predict
+
+
+class _OptimizerState:
+    """Optimizer state that outlives one ``fit`` call (for partial_fit)."""
+
+    def __init__(self, solver, learning_rate, n_params, dtype):
+        self.solver = solver
+        self.learning_rate = float(learning_rate)
+        self.t = 0  # Adam's step count
+        self.state_1 = np.zeros(n_params, dtype=dtype)  # SGD velocity / Adam first moment
+        self.state_2 = np.zeros(n_params if solver == "adam" else 0, dtype=dtype)
+
+
+class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
+    """Base class of fastbp's estimators; use a subclass."""
+
+    _parameter_constraints: dict = {
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
+        "alpha": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "power_t": [Interval(Real, 0, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "shuffle": ["boolean"],
+        "random_state": ["random_state"],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+        "momentum": [Interval(Real, 0, 1, closed="both")],
+        "nesterovs_momentum": ["boolean"],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "beta_1": [Interval(Real, 0, 1, closed="left")],
+        "beta_2": [Interval(Real, 0, 1, closed="left")],
+        "epsilon": [Interval(Real, 0, None, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
+        "max_fun": [Interval(Integral, 1, None, closed="left")],
+    }
+
+    @abstractmethod
+    def __init__(
+        self,
+        hidden_layer_sizes,
+        activation,
+        solver,
+        alpha,
+        batch_size,
+        learning_rate,
+        learning_rate_init,
+        power_t,
+        max_iter,
+        loss,
+        shuffle,
+        random_state,
+        tol,
+        verbose,
+        warm_start,
+        momentum,
+        nesterovs_momentum,
+        early_stopping,
+        validation_fraction,
+        beta_1,
+        beta_2,
+        epsilon,
+        n_iter_no_change,
+        max_fun,
+    ):
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.solver = solver
+        self.alpha = alpha
+        self.batch_size = batch_size
+        self.learning_rate = learning_rate
+        self.learning_rate_init = learning_rate_init
+        self.power_t = power_t
+        self.max_iter = max_iter
+        self.loss = loss
+        self.shuffle = shuffle
+        self.random_state = random_state
+        self.tol = tol
+        self.verbose = verbose
+        self.warm_start = warm_start
+        self.momentum = momentum
+        self.nesterovs_momentum = nesterovs_momentum
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.n_iter_no_change = n_iter_no_change
+        self.max_fun = max_fun
+
+    # -- subclass hooks -------------------------------------------------
+
+    @abstractmethod
+    def _validate_input(self, X, y, incremental, reset):
+        """Return ``X``, the float target matrix ``Y`` and ``y`` for scoring."""
+
+    @abstractmethod
+    def _output_activation(self):
+        """Name of the output activation for the fitted targets."""
+
+    @abstractmethod
+    def _score(self, X, y, sample_weight):
+        """Validation score for early stopping (no input validation)."""
+
+    # -- fitted parameters: views into the flat parameter vector ---------
+
+    @property
+    def coefs_(self):
+        """list of ndarray: ``coefs_[i]`` has shape ``(fan_in, fan_out)`` of layer i."""
+        return self._network.coefs
+
+    @coefs_.setter
+    def coefs_(self, coefs):
+        self._assign_layers(self._network.coefs, coefs, "coefs_")
+
+    @property
+    def intercepts_(self):
+        """list of ndarray: ``intercepts_[i]`` has shape ``(fan_out,)`` of layer i."""
+        return self._network.intercepts
+
+    @intercepts_.setter
+    def intercepts_(self, intercepts):
+        self._assign_layers(self._network.intercepts, intercepts, "intercepts_")
+
+    @staticmethod
+    def _assign_layers(views, arrays, name):
+        if len(arrays) != len(views) or any(np.shape(a) != v.shape for a, v in zip(arrays, views)):
+            raise ValueError(
+                f"{name} must have shapes {[v.shape for v in views]}, "
+                f"got {[np.shape(a) for a in arrays]}."
+            )
+        for view, array in zip(views, arrays):
+            view[...] = array
+
+    def __sklearn_is_fitted__(self):
+        return hasattr(self, "_network")
+
+    # -- fitting ---------------------------------------------------------
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y, sample_weight=None):
+        """Fit the model to data matrix X and target(s) y.
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            The input data. float32 input trains in float32.
+        y : array-like of shape (n_samples,) or (n_samples, n_outputs)
+            The targets (class labels in classification, real numbers in
+            regression).
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit(X, y, sample_weight, incremental=False)
+
+    def _hidden_sizes(self):
+        sizes = self.hidden_layer_sizes
+        if not hasattr(sizes, "__iter__"):
+            sizes = [sizes]
+        sizes = list(sizes)
+        if not all(isinstance(s, Integral) and not isinstance(s, bool) for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must hold integers, got {sizes}.")
+        if any(s <= 0 for s in sizes):
+            raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
+        return [int(s) for s in sizes]
+
+    def _fit(self, X, y, sample_weight, incremental):
+        hidden = self._hidden_sizes()
+        first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
+        X, Y, y_score = self._validate_input(X, y, incremental, reset=first_pass)
+        if hasattr(X, "tocsr"):
+            X = X.tocsr()
+        dtype = X.dtype if first_pass else self._network.dtype
+        if sample_weight is not None:
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+
+        # one RNG stream per fit; partial_fit keeps drawing from it
+        if not incremental or not hasattr(self, "_random_state"):
+            self._random_state = check_random_state(self.random_state)
+
+        units = [X.shape[1], *hidden, Y.shape[1]]
+        if first_pass:
+            self._initialize(units, dtype)
+        elif not self._network.same_architecture(units, self.activation, self._output_activation()):
+            raise ValueError(
+                "warm_start and partial_fit need the same architecture as the fitted "
+                f"model: layer sizes {self._network.units.tolist()} with activation "
+                f"{self._network.activation!r}, got {units} with {self.activation!r}."
+            )
+
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self._fit_stochastic(X, Y, y_score, sample_weight, incremental)
+        else:
+            self._fit_lbfgs(X, Y, sample_weight)
+        return self
+
+    def _initialize(self, units, dtype):
+        self.n_iter_ = 0
+        self.t_ = 0
+        self.n_outputs_ = units[-1]
+        self.n_layers_ = len(units)
+        self.out_activation_ = self._output_activation()
+        network = Network(units, self.activation, self.out_activation_, dtype)
+        # Glorot-uniform initialisation, drawn layer by layer (coefficients,
+        # then intercepts) in float64 and cast, like scikit-learn's
+        factor = 2.0 if self.activation == "logistic" else 6.0
+        rng = self._random_state
+        for coef, intercept in zip(network.coefs, network.intercepts):
+            bound = np.sqrt(factor / (coef.shape[0] + coef.shape[1]))
+            coef[...] = rng.uniform(-bound, bound, coef.shape)
+            intercept[...] = rng.uniform(-bound, bound, intercept.shape)
+        self._network = network
+        self._best_params = network.params.copy()
+        if self.solver in _STOCHASTIC_SOLVERS:
+            self.loss_curve_ = []
+            self._no_improvement_count = 0
+            if self.early_stopping:
+                self.validation_scores_ = []
+                self.best_validation_score_ = -np.inf
+                self.best_loss_ = None
+            else:
+                self.best_loss_ = np.inf
+                self.validation_scores_ = None
+                self.best_validation_score_ = None
+
+    def _early_stopping_split(self, X, Y, y_score, sample_weight):
+        """Train/validation split; consumes the RNG as scikit-learn does."""
+        stratify = None
+        if hasattr(self, "classes_") and self.n_outputs_ == 1:
+            stratify = Y[:, 0]
+        elif hasattr(self, "classes_") and self.out_activation_ == "softmax":
+            # scikit-learn stratifies only binary targets; fastbp also
+            # stratifies multiclass targets (still not multilabel ones)
+            stratify = Y.argmax(axis=1)
+        train, val = train_test_split(
+            np.arange(X.shape[0]),
+            random_state=self._random_state,
+            test_size=self.validation_fraction,
+            stratify=stratify,
+        )
+        if val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' "
+                "or the size of your dataset."
+            )
+        sw_train = sw_val = None
+        if sample_weight is not None:
+            sw_train, sw_val = sample_weight[train], sample_weight[val]
+        return X[train], Y[train], sw_train, X[val], y_score[val], sw_val
+
+    def _fit_stochastic(self, X, Y, y_score, sample_weight, incremental):
+        network = self._network
+        if not incremental or not hasattr(self, "_optimizer"):
+            self._optimizer = _OptimizerState(
+                self.solver, self.learning_rate_init, network.n_params, network.dtype
+            )
+        if self.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        early_stopping = self.early_stopping
+        if early_stopping:
+            X, Y, sample_weight, X_val, y_val, sw_val = self._early_stopping_split(
+                X, Y, y_score, sample_weight
+            )
+
+        n_samples = X.shape[0]
+        if self.batch_size == "auto":
+            batch_size = min(200, n_samples)
+        else:
+            if self.batch_size > n_samples:
+                warnings.warn(
+                    f"batch_size={self.batch_size} is larger than the number of "
+                    f"samples ({n_samples}); it is clipped to {n_samples}."
+                )
+            batch_size = min(self.batch_size, n_samples)
+
+        data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
+        work = network.workspace(batch_size, data[4])
+        net = network.net()
+        opt = self._optimizer
+        solver = ADAM if opt.solver == "adam" else SGD
+        sample_idx = np.arange(n_samples)
+
+        try:
+            self.n_iter_ = 0
+            for _ in range(self.max_iter):
+                if self.shuffle:
+                    # compose a fresh permutation with the previous order,
+                    # as sklearn.utils.shuffle on the index array does
+                    perm = np.arange(n_samples)
+                    self._random_state.shuffle(perm)
+                    sample_idx = sample_idx[perm]
+                optimizer = (
+                    solver,
+                    opt.learning_rate,
+                    float(self.alpha),
+                    float(self.momentum),
+                    bool(self.nesterovs_momentum),
+                    float(self.beta_1),
+                    float(self.beta_2),
+                    float(self.epsilon),
+                    opt.state_1,
+                    opt.state_2,
+                    opt.t,
+                )
+                loss_sum, opt.t = _backprop.run_epoch(net, data, work, optimizer, sample_idx, batch_size)
+
+                self.n_iter_ += 1
+                self.loss_ = loss_sum / n_samples
+                self.t_ += n_samples
+                self.loss_curve_.append(self.loss_)
+                if self.verbose:
+                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
+
+                if early_stopping:
+                    self._update_validation(X_val, y_val, sw_val)
+                else:
+                    self._update_training_loss()
+
+                if opt.solver == "sgd" and self.learning_rate == "invscaling":
+                    opt.learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
+
+                if self._no_improvement_count > self.n_iter_no_change:
+                    what = "Validation score" if early_stopping else "Training loss"
+                    msg = "%s did not improve more than tol=%f for %d consecutive epochs." % (
+                        what,
+                        self.tol,
+                        self.n_iter_no_change,
+                    )
+                    if self._stop_or_decay(msg):
+                        break
+                    self._no_improvement_count = 0
+
+                if incremental:
+                    break
+                if self.n_iter_ == self.max_iter:
+                    warnings.warn(
+                        "Stochastic Optimizer: Maximum iterations (%d) reached and "
+                        "the optimization hasn't converged yet." % self.max_iter,
+                        ConvergenceWarning,
+                    )
+        except KeyboardInterrupt:
+            warnings.warn("Training interrupted by user.")
+
+        if early_stopping:
+            network.params[...] = self._best_params
+
+    def _stop_or_decay(self, msg):
+        """After too many epochs without improvement: stop, or divide lr by 5."""
+        opt = self._optimizer
+        if opt.solver != "sgd" or self.learning_rate != "adaptive":
+            if self.verbose:
+                print(msg + " Stopping.")
+            return True
+        if opt.learning_rate <= 1e-6:
+            if self.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        opt.learning_rate /= 5.0
+        if self.verbose:
+            print(msg + " Setting learning rate to %f" % opt.learning_rate)
+        return False
+
+    def _update_training_loss(self):
+        loss = self.loss_curve_[-1]
+        if loss > self.best_loss_ - self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if loss < self.best_loss_:
+            self.best_loss_ = loss
+
+    def _update_validation(self, X_val, y_val, sw_val):
+        score = self._score(X_val, y_val, sw_val)
+        self.validation_scores_.append(score)
+        if self.verbose:
+            print("Validation score: %f" % score)
+        if score < self.best_validation_score_ + self.tol:
+            self._no_improvement_count += 1
+        else:
+            self._no_improvement_count = 0
+        if score > self.best_validation_score_:
+            self.best_validation_score_ = score
+            self._best_params[...] = self._network.params
+
+    def _fit_lbfgs(self, X, Y, sample_weight):
+        network = self._network
+        data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
+        work = network.workspace(min(_LBFGS_CHUNK, X.shape[0]), data[4])
+        net = network.net()
+        grad = np.empty(network.n_params, dtype=network.dtype)
+        alpha = float(self.alpha)
+
+        def loss_and_grad(x):
+            network.params[...] = x
+            loss = _backprop.full_loss_grad_into(net, data, work, alpha, _LBFGS_CHUNK, grad)
+            return loss, grad.astype(np.float64)
+
+        result = scipy.optimize.minimize(
+            loss_and_grad,
+            network.params.astype(np.float64),
+            method="L-BFGS-B",
+            jac=True,
+            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+        )
+        self.n_iter_ = min(result.nit, self.max_iter)
+        if result.status != 0:
+            warnings.warn(
+                f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
+                f"(status={result.status}): {result.message}. Increase max_iter "
+                "or max_fun, or scale the data.",
+                ConvergenceWarning,
+            )
+        self.loss_ = float(result.fun)
+        network.params[...] = result.x
+
+    # -- prediction ------------------------------------------------------
+
+    def _forward(self, X, check_input=True):
+        """Output activations of ``X``, shape (n_samples, n_outputs_)."""
+        if check_input:
+            check_is_fitted(self)
+            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32))
+        network = self._network
+        if hasattr(X, "tocsr"):
+            X = X.tocsr()
+        data = as_kernel_data(X, dtype=network.dtype, n_outputs=self.n_outputs_)
+        out = np.empty((X.shape[0], self.n_outputs_), dtype=network.dtype)
+        work = network.workspace(max(1, min(_PREDICT_CHUNK, X.shape[0])), data[4])
+        _backprop.predict_into(network.net(), data, work, out)
+        return out
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.input_tags.sparse = True
+        return tags

@@ -1,0 +1,27 @@
+"""One place that decides how every fastbp kernel is compiled.
+
+Every kernel is ``nogil`` (whole fits can run side by side in threads),
+cached on disk (a second process does not recompile), uses NumPy's error
+model (division does not carry a zero check, so update loops vectorize) and
+one shared set of fastmath flags. The set leaves out ``nnan`` and ``ninf``:
+with them LLVM may assume values are finite and fold ``np.isfinite`` checks
+away, which would hide a diverging fit.
+"""
+
+import numba
+
+FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+
+def kernel(func):
+    """Compile ``func`` with fastbp's compilation policy.
+
+    Caching needs a writable ``__pycache__`` next to the module or a user
+    cache directory; where neither exists (a read-only install with no
+    home directory) the kernel is compiled in memory instead of failing.
+    """
+    options = dict(nogil=True, fastmath=FASTMATH, error_model="numpy")
+    try:
+        return numba.njit(cache=True, **options)(func)
+    except RuntimeError:  # numba found no writable cache location
+        return numba.njit(cache=False, **options)(func)

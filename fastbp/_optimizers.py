@@ -1,0 +1,82 @@
+"""In-place optimizer steps over the flat parameter vector.
+
+The parameter vector holds every coefficient matrix first and every
+intercept after them (scikit-learn's packing order), so the L2 penalty,
+which applies to coefficients only, is the range ``[0, n_coef)``.
+
+Each step is one fused loop: it finishes the gradient (adds the penalty's
+gradient ``alpha * w`` and divides by the batch's weight sum, exactly as
+scikit-learn orders those operations), updates the optimizer state and
+the parameters, and returns ``||coefs||^2`` of the updated parameters,
+which the next batch's loss needs, so no extra pass is spent on it.
+"""
+
+import numpy as np
+
+from ._jit import kernel
+
+SGD, ADAM = 0, 1
+
+
+@kernel
+def adam_step_inplace(params, grad, m, v, n_coef, alpha, sw_sum, lr, beta_1, beta_2, epsilon):
+    """One Adam step with a bias-corrected step size ``lr``.
+
+    ``lr`` is ``learning_rate_init * sqrt(1 - beta_2^t) / (1 - beta_1^t)``,
+    computed by the caller; epsilon is added to ``sqrt(v)`` (scikit-learn's
+    form of Adam).
+    """
+    dt = params.dtype.type
+    alpha, sw_sum, lr = dt(alpha), dt(sw_sum), dt(lr)
+    beta_1, beta_2, epsilon = dt(beta_1), dt(beta_2), dt(epsilon)
+    one_m_b1, one_m_b2 = 1 - beta_1, 1 - beta_2
+    sumsq = 0.0
+    for j in range(n_coef):
+        g = (grad[j] + alpha * params[j]) / sw_sum
+        m[j] = beta_1 * m[j] + one_m_b1 * g
+        v[j] = beta_2 * v[j] + one_m_b2 * (g * g)
+        w = params[j] - lr * m[j] / (np.sqrt(v[j]) + epsilon)
+        params[j] = w
+        sumsq += w * w
+    for j in range(n_coef, params.shape[0]):
+        g = grad[j] / sw_sum
+        m[j] = beta_1 * m[j] + one_m_b1 * g
+        v[j] = beta_2 * v[j] + one_m_b2 * (g * g)
+        params[j] -= lr * m[j] / (np.sqrt(v[j]) + epsilon)
+    return sumsq
+
+
+@kernel
+def sgd_step_inplace(params, grad, velocity, n_coef, alpha, sw_sum, lr, momentum, nesterov):
+    """One SGD step with (optionally Nesterov) momentum.
+
+    ``velocity <- momentum * velocity - lr * g``; the step is the velocity,
+    or with Nesterov's momentum ``momentum * velocity - lr * g`` evaluated
+    with the new velocity.
+    """
+    dt = params.dtype.type
+    alpha, sw_sum, lr, momentum = dt(alpha), dt(sw_sum), dt(lr), dt(momentum)
+    sumsq = 0.0
+    for j in range(params.shape[0]):
+        g = grad[j]
+        if j < n_coef:
+            g += alpha * params[j]
+        g /= sw_sum
+        vel = momentum * velocity[j] - lr * g
+        velocity[j] = vel
+        if nesterov:
+            params[j] += momentum * vel - lr * g
+        else:
+            params[j] += vel
+        if j < n_coef:
+            sumsq += params[j] * params[j]
+    return sumsq
+
+
+@kernel
+def sum_of_squares(x, stop):
+    """``sum(x[:stop] ** 2)`` accumulated in float64."""
+    total = 0.0
+    for j in range(stop):
+        total += x[j] * x[j]
+    return total
