@@ -19,14 +19,35 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
+from threadpoolctl import ThreadpoolController
 
 from . import _backprop
 from ._network import Network, as_kernel_data
 from ._optimizers import ADAM, SGD
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
+
+_threadpool_controller = None
+
+
+def single_threaded_blas():
+    """Context in which BLAS runs on one thread.
+
+    Thread policy: fastbp's kernels call BLAS on per-batch products (tens to
+    hundreds of rows), where BLAS threads cost more in start-up and
+    synchronisation than they save, and where several fits running in
+    threads (the kernels release the GIL) would oversubscribe the cores.
+    So every fit, and every prediction of more than a few rows, holds BLAS
+    at one thread; parallelism comes from whole fits side by side
+    (threads or processes, e.g. ``GridSearchCV(n_jobs=...)``).
+    """
+    global _threadpool_controller
+    if _threadpool_controller is None:
+        _threadpool_controller = ThreadpoolController()
+    return _threadpool_controller.limit(limits=1, user_api="blas")
 _LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
 _PREDICT_CHUNK = 512  # rows per chunk of the forward pass in predict
+_SMALL_PREDICT = 64  # up to this many rows BLAS stays single-threaded by itself
 
 
 class _OptimizerState:
@@ -227,10 +248,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 f"{self._network.activation!r}, got {units} with {self.activation!r}."
             )
 
-        if self.solver in _STOCHASTIC_SOLVERS:
-            self._fit_stochastic(X, Y, y_score, sample_weight, incremental)
-        else:
-            self._fit_lbfgs(X, Y, sample_weight)
+        with single_threaded_blas():
+            if self.solver in _STOCHASTIC_SOLVERS:
+                self._fit_stochastic(X, Y, y_score, sample_weight, incremental)
+            else:
+                self._fit_lbfgs(X, Y, sample_weight)
         return self
 
     def _initialize(self, units, dtype):
@@ -465,7 +487,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         data = as_kernel_data(X, dtype=network.dtype, n_outputs=self.n_outputs_)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=network.dtype)
         work = network.workspace(max(1, min(_PREDICT_CHUNK, X.shape[0])), data[4])
-        _backprop.predict_into(network.net(), data, work, out)
+        if X.shape[0] <= _SMALL_PREDICT:
+            _backprop.predict_into(network.net(), data, work, out)
+        else:
+            with single_threaded_blas():
+                _backprop.predict_into(network.net(), data, work, out)
         return out
 
     def __sklearn_tags__(self):

@@ -479,3 +479,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             The updated estimator.
         """
         return self._fit(X, y, sample_weight, incremental=True)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.target_tags.positive_only = self.loss == "poisson"
+        return tags
