@@ -11,7 +11,7 @@ specialisation per activation would multiply compile time.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline_kernel, kernel
 
 # hidden activations
 IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
@@ -30,7 +30,7 @@ OUTPUT_CODES = {
 }
 
 
-@kernel
+@inline_kernel
 def logistic(z):
     """Logistic sigmoid that never overflows: exp is only taken of -|z|."""
     if z >= 0:
@@ -39,7 +39,7 @@ def logistic(z):
     return e / (1.0 + e)
 
 
-@kernel
+@inline_kernel
 def add_bias_activate_inplace(Z, bias, code):
     """``Z <- f(Z + bias)`` for a hidden layer, one pass over ``Z``."""
     n, m = Z.shape
@@ -63,7 +63,7 @@ def add_bias_activate_inplace(Z, bias, code):
                 Z[r, j] += bias[j]
 
 
-@kernel
+@inline_kernel
 def activation_derivative_inplace(A, delta, code):
     """``delta <- delta * f'(z)``, with ``f'`` written through ``A = f(z)``."""
     n, m = A.shape
@@ -85,7 +85,7 @@ def activation_derivative_inplace(A, delta, code):
                 delta[r, j] *= A[r, j] * (1 - A[r, j])
 
 
-@kernel
+@inline_kernel
 def add_bias_output_activate_inplace(Z, bias, code):
     """``Z <- g(Z + bias)`` for the output layer, rows kept finite.
 
@@ -118,7 +118,7 @@ def add_bias_output_activate_inplace(Z, bias, code):
                 Z[r, j] = np.exp(Z[r, j])
 
 
-@kernel
+@inline_kernel
 def output_delta_loss_into(A, Y, sw, rows, start, code, delta):
     """Output-layer error and the weighted loss of one batch.
 

@@ -35,31 +35,31 @@ from ._activations import (
     add_bias_output_activate_inplace,
     output_delta_loss_into,
 )
-from ._jit import kernel
+from ._jit import inline_kernel, kernel
 from ._optimizers import ADAM, adam_step_inplace, sgd_step_inplace, sum_of_squares
 
 
-@kernel
+@inline_kernel
 def coef_view(net, i):
     params, coef_start, _, units, _, _ = net
     return params[coef_start[i] : coef_start[i + 1]].reshape((units[i], units[i + 1]))
 
 
-@kernel
+@inline_kernel
 def bias_view(net, i):
     params, _, bias_start, _, _, _ = net
     return params[bias_start[i] : bias_start[i + 1]]
 
 
-@kernel
+@inline_kernel
 def layer_block(buf, block_start, units, k, nb):
     return buf[block_start[k] : block_start[k] + nb * units[k]].reshape((nb, units[k]))
 
 
-@kernel
+@inline_kernel
 def csr_rows_dot_into(sp_data, sp_indices, sp_indptr, rows, start, W, out):
     """``out = X[rows[start:start + len(out)]] @ W`` for CSR ``X``."""
-    out[:] = 0
+    fill_zero(out.reshape(out.size))
     for r in range(out.shape[0]):
         i = rows[start + r]
         for p in range(sp_indptr[i], sp_indptr[i + 1]):
@@ -69,10 +69,10 @@ def csr_rows_dot_into(sp_data, sp_indices, sp_indptr, rows, start, W, out):
                 out[r, j] += x * wrow[j]
 
 
-@kernel
+@inline_kernel
 def csr_rows_transpose_dot_into(sp_data, sp_indices, sp_indptr, rows, start, D, out):
     """``out = X[rows[start:start + len(D)]].T @ D`` for CSR ``X``."""
-    out[:] = 0
+    fill_zero(out.reshape(out.size))
     for r in range(D.shape[0]):
         i = rows[start + r]
         for p in range(sp_indptr[i], sp_indptr[i + 1]):
@@ -83,9 +83,33 @@ def csr_rows_transpose_dot_into(sp_data, sp_indices, sp_indptr, rows, start, D, 
 
 
 @kernel
+def matmul_into(a, b, out):
+    """``out = a @ b`` through BLAS.
+
+    One compiled function per layout pair (C @ C, C.T @ C, C @ C.T) shared
+    by every call site: numba's ``np.dot`` expands to a lot of code, and
+    expanding it once per call site doubled the compile time.
+    """
+    np.dot(a, b, out)
+
+
+@inline_kernel
 def gather_rows_into(X, rows, start, out):
+    """``out = X[rows[start:start + len(out)]]``.
+
+    Explicit loops: whole-row slice assignment compiles numba's general
+    broadcasting machinery, which took seconds of compile time.
+    """
     for r in range(out.shape[0]):
-        out[r, :] = X[rows[start + r], :]
+        i = rows[start + r]
+        for j in range(out.shape[1]):
+            out[r, j] = X[i, j]
+
+
+@inline_kernel
+def fill_zero(a):
+    for j in range(a.shape[0]):
+        a[j] = 0
 
 
 @kernel
@@ -106,11 +130,11 @@ def forward_batch_into(net, data, work, rows, start, nb):
         csr_rows_dot_into(sp_data, sp_indices, sp_indptr, rows, start, coef_view(net, 0), Z)
     else:
         gather_rows_into(X, rows, start, xb)
-        np.dot(xb, coef_view(net, 0), Z)
+        matmul_into(xb, coef_view(net, 0), Z)
     for k in range(1, n_layers + 1):
         Z = layer_block(acts, block_start, units, k, nb)
         if k > 1:
-            np.dot(layer_block(acts, block_start, units, k - 1, nb), coef_view(net, k - 1), Z)
+            matmul_into(layer_block(acts, block_start, units, k - 1, nb), coef_view(net, k - 1), Z)
         if k < n_layers:
             add_bias_activate_inplace(Z, bias_view(net, k - 1), hidden_code)
         else:
@@ -148,35 +172,28 @@ def batch_loss_grad_into(net, data, work, rows, start, nb):
         D = layer_block(deltas, block_start, units, k, nb)
         gW = coef_view(gnet, k - 1)
         if k > 1:
-            np.dot(layer_block(acts, block_start, units, k - 1, nb).T, D, gW)
+            matmul_into(layer_block(acts, block_start, units, k - 1, nb).T, D, gW)
         elif is_sparse:
             csr_rows_transpose_dot_into(sp_data, sp_indices, sp_indptr, rows, start, D, gW)
         else:
-            np.dot(xb.T, D, gW)
+            matmul_into(xb.T, D, gW)
         gb = bias_view(gnet, k - 1)
-        gb[:] = 0
+        fill_zero(gb)
         for r in range(nb):
             for j in range(D.shape[1]):
                 gb[j] += D[r, j]
         if k > 1:
             D_below = layer_block(deltas, block_start, units, k - 1, nb)
-            np.dot(D, coef_view(net, k - 1).T, D_below)
+            matmul_into(D, coef_view(net, k - 1).T, D_below)
             activation_derivative_inplace(
                 layer_block(acts, block_start, units, k - 1, nb), D_below, hidden_code
             )
     return loss, sw_sum
 
 
-@kernel
-def run_epoch(net, data, work, optimizer, rows, batch_size):
-    """Train one epoch over ``rows`` in batches; returns ``(loss_sum, t)``.
-
-    ``optimizer = (solver, lr, alpha, momentum, nesterov, beta_1, beta_2,
-    epsilon, state_1, state_2, t)``: SGD keeps its velocity in ``state_1``;
-    Adam its moments in ``state_1``/``state_2`` and its step count in ``t``.
-    ``loss_sum`` is the sum over batches of the batch loss (L2 term
-    included) times the batch's row count.
-    """
+@inline_kernel
+def epoch_inplace(net, data, work, optimizer, rows, batch_size):
+    """Train one epoch over ``rows`` in batches; returns ``(loss_sum, t)``."""
     params = net[0]
     solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t = optimizer
     grad = work[4]
@@ -202,20 +219,19 @@ def run_epoch(net, data, work, optimizer, rows, batch_size):
     return loss_sum, t
 
 
-@kernel
-def full_loss_grad_into(net, data, work, alpha, chunk, grad_out):
-    """Loss and gradient over all rows, for L-BFGS; returns the loss.
+@inline_kernel
+def full_loss_grad_inplace(net, data, work, alpha, rows, chunk, grad_out):
+    """Loss and gradient over ``rows`` (all of them), for L-BFGS.
 
-    Rows are processed in chunks of ``chunk`` through the batch workspace
-    and their raw gradients summed into ``grad_out``, which ends with the
-    L2 term added and divided by the total sample weight.
+    Rows are processed in chunks through the batch workspace and their raw
+    gradients summed into ``grad_out``, which ends with the L2 term added
+    and divided by the total sample weight. Returns the loss.
     """
     params = net[0]
     grad = work[4]
     n_coef = net[2][0]
-    n = data[5].shape[0]
-    rows = np.arange(n)
-    grad_out[:] = 0
+    n = rows.shape[0]
+    fill_zero(grad_out)
     loss = 0.0
     sw_total = 0.0
     for start in range(0, n, chunk):
@@ -232,16 +248,83 @@ def full_loss_grad_into(net, data, work, alpha, chunk, grad_out):
     return (loss + 0.5 * alpha * sum_of_squares(params, n_coef)) / sw_total
 
 
-@kernel
-def predict_into(net, data, work, out):
-    """Output activations of every row of ``X`` into ``out``, chunk by chunk."""
+@inline_kernel
+def predict_inplace(net, data, work, rows, chunk, out):
+    """Output activations of ``rows`` into ``out``, ``chunk`` rows at a time."""
     units = net[3]
     n_layers = units.shape[0] - 1
     acts, block_start = work[1], work[3]
-    chunk = (block_start[2] - block_start[1]) // units[1]  # rows per block
-    n = out.shape[0]
-    rows = np.arange(n)
+    n = rows.shape[0]
     for start in range(0, n, chunk):
         nb = min(chunk, n - start)
         forward_batch_into(net, data, work, rows, start, nb)
-        out[start : start + nb] = layer_block(acts, block_start, units, n_layers, nb)
+        A = layer_block(acts, block_start, units, n_layers, nb)
+        for r in range(nb):
+            for j in range(A.shape[1]):
+                out[rows[start + r], j] = A[r, j]
+
+
+EPOCH, LOSS_GRAD, PREDICT = 0, 1, 2
+
+
+@kernel
+def run(task, net, data, work, optimizer, rows, batch_size, out):
+    """The one compiled entry point: an epoch, a full gradient, or a prediction.
+
+    One entry point per dtype means one compilation serves training,
+    L-BFGS and prediction.
+
+    ``optimizer = (solver, lr, alpha, momentum, nesterov, beta_1, beta_2,
+    epsilon, state_1, state_2, t)``: SGD keeps its velocity in ``state_1``;
+    Adam its moments in ``state_1``/``state_2`` and its step count in ``t``.
+
+    - ``EPOCH``: train on ``rows`` in batches of ``batch_size``; returns
+      ``(loss_sum, t)``, ``loss_sum`` being the sum over batches of the
+      batch loss (L2 term included) times the batch's row count.
+    - ``LOSS_GRAD``: full-batch loss over ``rows`` with the finished
+      gradient in ``out`` (flat, like ``params``); returns ``(loss, t)``.
+    - ``PREDICT``: output activations of ``rows`` into ``out``
+      (``(n_samples, n_outputs)``); returns ``(0.0, t)``.
+    """
+    if task == EPOCH:
+        return epoch_inplace(net, data, work, optimizer, rows, batch_size)
+    if task == LOSS_GRAD:
+        alpha = optimizer[2]
+        grad_out = out.reshape(out.size)
+        return full_loss_grad_inplace(net, data, work, alpha, rows, batch_size, grad_out), optimizer[10]
+    predict_inplace(net, data, work, rows, batch_size, out)
+    return 0.0, optimizer[10]
+
+
+# Python-side conveniences around ``run`` (the estimators call these)
+
+_NO_STATE = {}
+
+
+def _placeholder_optimizer(dtype, alpha=0.0):
+    if dtype not in _NO_STATE:
+        _NO_STATE[dtype] = np.empty(0, dtype=dtype)
+    empty = _NO_STATE[dtype]
+    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0)
+
+
+def run_epoch(net, data, work, optimizer, rows, batch_size):
+    """Train one epoch; returns ``(loss_sum, t)`` (see :func:`run`)."""
+    out = np.empty((0, 0), dtype=net[0].dtype)
+    return run(EPOCH, net, data, work, optimizer, rows, batch_size, out)
+
+
+def full_loss_grad_into(net, data, work, alpha, chunk, grad_out):
+    """Full-batch loss; the finished gradient goes into ``grad_out``."""
+    rows = np.arange(data[5].shape[0])
+    optimizer = _placeholder_optimizer(net[0].dtype, alpha)
+    loss, _ = run(LOSS_GRAD, net, data, work, optimizer, rows, chunk, grad_out.reshape(1, -1))
+    return loss
+
+
+def predict_into(net, data, work, out):
+    """Output activations of every row of ``data`` into ``out``."""
+    units, block_start = net[3], work[3]
+    chunk = (block_start[2] - block_start[1]) // units[1]  # rows per workspace block
+    rows = np.arange(out.shape[0])
+    run(PREDICT, net, data, work, _placeholder_optimizer(net[0].dtype), rows, chunk, out)

@@ -340,6 +340,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         opt = self._optimizer
         solver = ADAM if opt.solver == "adam" else SGD
         sample_idx = np.arange(n_samples)
+        last_finite = np.empty_like(network.params)
 
         try:
             self.n_iter_ = 0
@@ -363,7 +364,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                     opt.state_2,
                     opt.t,
                 )
+                last_finite[...] = network.params
                 loss_sum, opt.t = _backprop.run_epoch(net, data, work, optimizer, sample_idx, batch_size)
+                if not (np.isfinite(loss_sum) and np.isfinite(network.params).all()):
+                    self._diverged(last_finite, self.n_iter_ + 1)
 
                 self.n_iter_ += 1
                 self.loss_ = loss_sum / n_samples
@@ -404,6 +408,18 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 
         if early_stopping:
             network.params[...] = self._best_params
+
+    def _diverged(self, last_finite, epoch):
+        """Restore the weights from before ``epoch`` and raise."""
+        self._network.params[...] = last_finite
+        del self._optimizer  # its moments may be non-finite too
+        raise ValueError(
+            f"Solver produced non-finite parameter weights or loss in epoch {epoch}; "
+            f"the weights from before that epoch are kept. The learning rate "
+            f"(learning_rate_init={self.learning_rate_init}) is probably too large "
+            "for this data: use a smaller one, or scale the input (for example "
+            "with sklearn.preprocessing.StandardScaler)."
+        )
 
     def _stop_or_decay(self, msg):
         """After too many epochs without improvement: stop, or divide lr by 5."""
@@ -456,9 +472,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             loss = _backprop.full_loss_grad_into(net, data, work, alpha, _LBFGS_CHUNK, grad)
             return loss, grad.astype(np.float64)
 
+        x0 = network.params.astype(np.float64)
         result = scipy.optimize.minimize(
             loss_and_grad,
-            network.params.astype(np.float64),
+            x0,
             method="L-BFGS-B",
             jac=True,
             options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
@@ -470,6 +487,13 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 f"(status={result.status}): {result.message}. Increase max_iter "
                 "or max_fun, or scale the data.",
                 ConvergenceWarning,
+            )
+        if not (np.isfinite(result.fun) and np.isfinite(result.x).all()):
+            network.params[...] = x0
+            raise ValueError(
+                "Solver produced non-finite parameter weights or loss; the initial "
+                "weights are kept. The input data may contain very large values: "
+                "scale it (for example with sklearn.preprocessing.StandardScaler)."
             )
         self.loss_ = float(result.fun)
         network.params[...] = result.x

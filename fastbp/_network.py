@@ -64,8 +64,12 @@ class Network:
         self.intercepts = [self.params[a:b] for a, b in zip(self.bias_start[:-1], self.bias_start[1:])]
 
     def __setstate__(self, state):
-        # rebuild the views so that, after unpickling, they share ``params`` again
+        # rebuild the views so that, after unpickling, they share ``params``
+        # again; a parameter vector loaded read-only (joblib memory-maps
+        # arrays) is copied, since the kernels write the parameters
         self.__dict__.update(state)
+        if not (self.params.flags.writeable and self.params.flags.c_contiguous):
+            self.params = np.array(self.params, dtype=self.dtype, order="C")
         self._views()
 
     def __getstate__(self):

@@ -13,12 +13,12 @@ which the next batch's loss needs, so no extra pass is spent on it.
 
 import numpy as np
 
-from ._jit import kernel
+from ._jit import inline_kernel, kernel
 
 SGD, ADAM = 0, 1
 
 
-@kernel
+@inline_kernel
 def adam_step_inplace(params, grad, m, v, n_coef, alpha, sw_sum, lr, beta_1, beta_2, epsilon):
     """One Adam step with a bias-corrected step size ``lr``.
 
@@ -46,7 +46,7 @@ def adam_step_inplace(params, grad, m, v, n_coef, alpha, sw_sum, lr, beta_1, bet
     return sumsq
 
 
-@kernel
+@inline_kernel
 def sgd_step_inplace(params, grad, velocity, n_coef, alpha, sw_sum, lr, momentum, nesterov):
     """One SGD step with (optionally Nesterov) momentum.
 
@@ -73,7 +73,7 @@ def sgd_step_inplace(params, grad, velocity, n_coef, alpha, sw_sum, lr, momentum
     return sumsq
 
 
-@kernel
+@inline_kernel
 def sum_of_squares(x, stop):
     """``sum(x[:stop] ** 2)`` accumulated in float64."""
     total = 0.0

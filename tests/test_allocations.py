@@ -9,7 +9,7 @@ import pytest
 from numba.core.runtime import _nrt_python, rtsys
 from scipy import sparse
 
-from fastbp._backprop import run_epoch
+from fastbp._backprop import EPOCH, run
 from fastbp._network import Network, as_kernel_data
 from fastbp._optimizers import ADAM, SGD
 
@@ -36,12 +36,14 @@ def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype
     state_2 = np.zeros(network.n_params, dtype)
     rows = rng.permutation(n_samples)
     optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0)
-    run_epoch(network.net(), data, work, optimizer, rows, batch_size)  # compile
+    out = np.empty((0, 0), dtype)
+    args = (EPOCH, network.net(), data, work, optimizer, rows, batch_size, out)
+    run(*args)  # compile
     before = rtsys.get_allocation_stats().alloc
-    loss, t = run_epoch(network.net(), data, work, optimizer, rows, batch_size)
+    loss, t = run(*args)
     assert np.isfinite(loss)
     n_array_arguments = sum(
-        isinstance(a, np.ndarray) for a in (*network.net(), *data, *work, *optimizer, rows)
+        isinstance(a, np.ndarray) for a in (*network.net(), *data, *work, *optimizer, rows, out)
     )
     return rtsys.get_allocation_stats().alloc - before, n_array_arguments
 
