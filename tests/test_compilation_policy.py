@@ -1,0 +1,67 @@
+"""Every kernel follows the one compilation policy in fastbp/_jit.py."""
+
+import ast
+import inspect
+from pathlib import Path
+
+import pytest
+from numba.core.registry import CPUDispatcher
+
+import fastbp
+from fastbp import _activations, _backprop, _jit, _optimizers
+
+PACKAGE = Path(fastbp.__file__).parent
+KERNEL_MODULES = [_activations, _backprop, _optimizers]
+
+
+def test_fastmath_flags_leave_isfinite_working():
+    assert isinstance(_jit.FASTMATH, set)
+    assert not {"nnan", "ninf", "fast"} & _jit.FASTMATH
+
+
+@pytest.mark.parametrize("path", sorted(PACKAGE.glob("*.py")), ids=lambda p: p.name)
+def test_no_bare_njit_or_fastmath_outside_jit_module(path):
+    if path.name == "_jit.py":
+        return
+    tree = ast.parse(path.read_text())
+    for node in ast.walk(tree):
+        if isinstance(node, ast.keyword) and node.arg == "fastmath":
+            pytest.fail(f"{path.name}:{node.lineno} sets fastmath itself")
+        if isinstance(node, ast.Attribute) and node.attr in {"njit", "jit", "vectorize", "guvectorize"}:
+            pytest.fail(f"{path.name}:{node.lineno} compiles with numba.{node.attr} directly")
+        if isinstance(node, ast.ImportFrom) and node.module == "numba":
+            pytest.fail(f"{path.name}:{node.lineno} imports from numba directly")
+
+
+def _dispatchers():
+    for module in KERNEL_MODULES:
+        for name, obj in inspect.getmembers(module):
+            if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == module.__name__:
+                yield f"{module.__name__}.{name}", obj
+
+
+@pytest.mark.parametrize("name,dispatcher", list(_dispatchers()), ids=lambda x: x if isinstance(x, str) else "")
+def test_kernel_options(name, dispatcher):
+    options = dispatcher.targetoptions
+    assert options["nogil"] is True
+    assert options["fastmath"] == _jit.FASTMATH
+    assert options["error_model"] == "numpy"
+    assert dispatcher._cache is not None and type(dispatcher._cache).__name__ == "FunctionCache", name
+
+
+def test_estimator_layer_imports_no_numba():
+    for name in ("_base.py", "_estimators.py", "_network.py"):
+        tree = ast.parse((PACKAGE / name).read_text())
+        imported = {
+            alias.name.split(".")[0]
+            for node in ast.walk(tree)
+            if isinstance(node, (ast.Import, ast.ImportFrom))
+            for alias in (node.names if isinstance(node, ast.Import) else [ast.alias(node.module or "")])
+        }
+        assert "numba" not in imported, name
+
+
+def test_kernel_modules_import_no_sklearn():
+    for module in KERNEL_MODULES + [_jit]:
+        source = inspect.getsource(module)
+        assert "sklearn" not in source, module.__name__
