@@ -231,6 +231,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         return accuracy_score(y, self._decode(y_pred), sample_weight=sample_weight)
 
     def _decode(self, y_pred):
+        """Labels from output activations (LabelBinarizer's rules, faster)."""
+        y_type = self._label_binarizer.y_type_
+        if y_type == "multiclass":
+            return self.classes_.take(y_pred.argmax(axis=1))
+        if y_type == "binary" and len(self.classes_) == 2:
+            return self.classes_.take((y_pred[:, 0] > 0.5).astype(np.intp))
         if self.n_outputs_ == 1:
             y_pred = y_pred.ravel()
         return self._label_binarizer.inverse_transform(y_pred)
