@@ -179,3 +179,28 @@ def test_pickle_round_trip_keeps_predictions_and_views(wine, Estimator):
     assert np.shares_memory(clone.coefs_[0], clone._network.params)
     unfitted = pickle.loads(pickle.dumps(Estimator(alpha=0.5)))
     assert unfitted.alpha == 0.5
+
+
+def test_predict_fast_path_agrees_with_full_validation(wine):
+    X, y = wine
+    clf = BackpropClassifier(hidden_layer_sizes=(5,), max_iter=10, random_state=0).fit(X, y)
+    expected = clf.predict_proba(np.asfortranarray(X))  # takes the full validation path
+    np.testing.assert_array_equal(clf.predict_proba(np.ascontiguousarray(X)), expected)
+    np.testing.assert_array_equal(clf.predict_proba(X.tolist()), expected)
+    bad = X[:3].copy()
+    bad[1, 2] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        clf.predict(bad)
+    with pytest.raises(ValueError, match="features"):
+        clf.predict(X[:, :5].copy())
+
+
+def test_predict_decodes_labels_like_label_binarizer(wine):
+    X, y = wine
+    labels = np.array(["red", "rose", "white"])[y]
+    clf = BackpropClassifier(hidden_layer_sizes=(5,), max_iter=10, random_state=0).fit(X, labels)
+    proba = clf.predict_proba(X)
+    np.testing.assert_array_equal(clf.predict(X), clf._label_binarizer.inverse_transform(proba))
+    binary = BackpropClassifier(hidden_layer_sizes=(5,), max_iter=10, random_state=0).fit(X, labels == "rose")
+    p = binary.predict_proba(X)[:, 1]
+    np.testing.assert_array_equal(binary.predict(X), binary._label_binarizer.inverse_transform(p))
