@@ -11,6 +11,7 @@ specialisation per activation would multiply compile time.
 
 import numpy as np
 
+from ._elementary import exp, logistic, tanh
 from ._jit import inline_kernel, kernel
 
 # hidden activations
@@ -31,15 +32,6 @@ OUTPUT_CODES = {
 
 
 @inline_kernel
-def logistic(z):
-    """Logistic sigmoid that never overflows: exp is only taken of -|z|."""
-    if z >= 0:
-        return 1.0 / (1.0 + np.exp(-z))
-    e = np.exp(z)
-    return e / (1.0 + e)
-
-
-@inline_kernel
 def add_bias_activate_inplace(Z, bias, code):
     """``Z <- f(Z + bias)`` for a hidden layer, one pass over ``Z``."""
     n, m = Z.shape
@@ -52,7 +44,7 @@ def add_bias_activate_inplace(Z, bias, code):
     elif code == TANH:
         for r in range(n):
             for j in range(m):
-                Z[r, j] = np.tanh(Z[r, j] + bias[j])
+                Z[r, j] = tanh(Z[r, j] + bias[j])
     elif code == LOGISTIC:
         for r in range(n):
             for j in range(m):
@@ -107,7 +99,7 @@ def add_bias_output_activate_inplace(Z, bias, code):
                 zmax = max(zmax, Z[r, j])
             total = 0.0
             for j in range(m):
-                e = np.exp(Z[r, j] - zmax)
+                e = exp(Z[r, j] - zmax)
                 Z[r, j] = e
                 total += e
             for j in range(m):
@@ -115,7 +107,7 @@ def add_bias_output_activate_inplace(Z, bias, code):
     elif code == OUT_EXP_POISSON:
         for r in range(n):
             for j in range(m):
-                Z[r, j] = np.exp(Z[r, j])
+                Z[r, j] = exp(Z[r, j])
 
 
 @inline_kernel

@@ -1,0 +1,292 @@
+"""A plain-NumPy reference multilayer perceptron, written the textbook way.
+
+This module is the oracle the compiled kernels are tested against, so it
+favours readability over speed and shares no code with ``fastbp``: no
+numba, no scikit-learn, no in-place tricks. Everything is computed in
+float64, whatever the dtype of the inputs; the ``dtype`` arguments only
+choose the epsilon that clips probabilities inside the logarithms, which is
+``np.finfo(dtype).eps`` as in the kernels.
+
+Parameters are lists in scikit-learn's layout: ``coefs[i]`` of shape
+``(fan_in, fan_out)`` and ``intercepts[i]`` of shape ``(fan_out,)``.
+:func:`pack` and :func:`unpack` convert to and from the flat parameter
+vector (every coefficient matrix row-major, then every intercept).
+
+Loss of a data set (or a batch) with sample weights ``sw``::
+
+    L = sum_i sw_i * loss_i / sum(sw) + 0.5 * alpha * sum_k ||W_k||^2 / sum(sw)
+
+where ``loss_i`` is summed over the outputs of sample ``i``. Intercepts are
+not penalised.
+"""
+
+import numpy as np
+
+HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
+
+
+# -- activations -------------------------------------------------------------
+
+
+def logistic(z):
+    """Sigmoid ``1 / (1 + exp(-z))``, evaluated without overflow."""
+    z = np.asarray(z, dtype=np.float64)
+    out = np.empty_like(z)
+    pos = z >= 0
+    out[pos] = 1.0 / (1.0 + np.exp(-z[pos]))
+    e = np.exp(z[~pos])
+    out[~pos] = e / (1.0 + e)
+    return out
+
+
+def softmax(z):
+    """Row-wise softmax; the row maximum is subtracted first."""
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def hidden_activation(name, z):
+    if name == "identity":
+        return z.copy()
+    if name == "logistic":
+        return logistic(z)
+    if name == "tanh":
+        return np.tanh(z)
+    if name == "relu":
+        return np.maximum(z, 0.0)
+    raise ValueError(name)
+
+
+def hidden_derivative(name, z):
+    """``f'(z)``, written in terms of the pre-activation ``z``."""
+    if name == "identity":
+        return np.ones_like(z)
+    if name == "logistic":
+        s = logistic(z)
+        return s * (1.0 - s)
+    if name == "tanh":
+        return 1.0 - np.tanh(z) ** 2
+    if name == "relu":
+        return (z > 0).astype(np.float64)
+    raise ValueError(name)
+
+
+def output_activation(name, z):
+    if name == "identity":
+        return z.copy()
+    if name == "logistic":
+        return logistic(z)
+    if name == "softmax":
+        return softmax(z)
+    if name == "exp":
+        return np.exp(z)
+    raise ValueError(name)
+
+
+# -- losses --------------------------------------------------------------------
+
+
+def sample_losses(name, P, Y, dtype=np.float64):
+    """Loss of every sample (summed over outputs), shape ``(n_samples,)``.
+
+    ``name`` is the output activation; each is paired with its canonical
+    loss. Probabilities are clipped to ``[eps, 1 - eps]`` before the log.
+    """
+    eps = np.finfo(dtype).eps
+    if name == "identity":
+        # half squared error
+        return 0.5 * ((P - Y) ** 2).sum(axis=1)
+    if name == "logistic":
+        # binary cross-entropy of every column
+        p = np.clip(P, eps, 1 - eps)
+        return -(Y * np.log(p) + (1 - Y) * np.log(1 - p)).sum(axis=1)
+    if name == "softmax":
+        # categorical cross-entropy
+        p = np.clip(P, eps, 1 - eps)
+        return -(Y * np.log(p)).sum(axis=1)
+    if name == "exp":
+        # half Poisson deviance y log(y / p) - y + p, with 0 log 0 = 0
+        positive = Y > 0
+        y_log_y_over_p = np.where(positive, Y * np.log(np.where(positive, Y, 1.0) / P), 0.0)
+        return (y_log_y_over_p - Y + P).sum(axis=1)
+    raise ValueError(name)
+
+
+# -- forward and backward passes ---------------------------------------------------
+
+
+def forward(coefs, intercepts, X, activation, out_activation):
+    """Pre-activations and activations of every layer.
+
+    Returns ``(Z, A)``: ``A[0]`` is ``X``, ``A[k]`` the output of layer
+    ``k``, ``Z[k - 1]`` its pre-activation ``A[k - 1] @ W + b``. The last
+    ``A`` is the network's output.
+    """
+    A = [np.asarray(X, dtype=np.float64)]
+    Z = []
+    n_layers = len(coefs)
+    for k, (W, b) in enumerate(zip(coefs, intercepts)):
+        z = A[-1] @ np.asarray(W, dtype=np.float64) + np.asarray(b, dtype=np.float64)
+        Z.append(z)
+        if k < n_layers - 1:
+            A.append(hidden_activation(activation, z))
+        else:
+            A.append(output_activation(out_activation, z))
+    return Z, A
+
+
+def predict(coefs, intercepts, X, activation, out_activation):
+    """Output activations, shape ``(n_samples, n_outputs)``."""
+    return forward(coefs, intercepts, X, activation, out_activation)[1][-1]
+
+
+def raw_loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, dtype=np.float64):
+    """Weighted loss sum, weight sum and raw gradient of a batch.
+
+    Returns ``(sum_i sw_i * loss_i, sum_i sw_i, coef_grads, intercept_grads)``
+    where the gradients are ``sum_i sw_i * dloss_i / dparams``: no L2 term,
+    not divided by the weight sum. This is what the kernel
+    ``batch_loss_grad_into`` computes.
+    """
+    Y = np.asarray(Y, dtype=np.float64)
+    sw = np.asarray(sw, dtype=np.float64)
+    Z, A = forward(coefs, intercepts, X, activation, out_activation)
+    loss_sum = np.sum(sw * sample_losses(out_activation, A[-1], Y, dtype))
+
+    # canonical pairs: dloss/dz of the output layer is g(z) - y
+    delta = sw[:, None] * (A[-1] - Y)
+    coef_grads = [None] * len(coefs)
+    intercept_grads = [None] * len(coefs)
+    for k in range(len(coefs) - 1, -1, -1):
+        coef_grads[k] = A[k].T @ delta
+        intercept_grads[k] = delta.sum(axis=0)
+        if k > 0:
+            # chain rule down to the pre-activation of the layer below
+            W = np.asarray(coefs[k], dtype=np.float64)
+            delta = (delta @ W.T) * hidden_derivative(activation, Z[k - 1])
+    return loss_sum, sw.sum(), coef_grads, intercept_grads
+
+
+def l2_sum(coefs):
+    """``sum_k ||W_k||^2`` over the coefficient matrices."""
+    return sum(np.sum(np.asarray(W, dtype=np.float64) ** 2) for W in coefs)
+
+
+def loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, alpha, dtype=np.float64):
+    """Loss (L2 term included) and its gradient, the finished form.
+
+    ``dW = (A_prev.T @ delta + alpha * W) / sum(sw)`` and
+    ``db = sum(delta) / sum(sw)``.
+    """
+    loss_sum, sw_sum, coef_grads, intercept_grads = raw_loss_grad(
+        coefs, intercepts, X, Y, sw, activation, out_activation, dtype
+    )
+    loss = (loss_sum + 0.5 * alpha * l2_sum(coefs)) / sw_sum
+    coef_grads = [(g + alpha * np.asarray(W, dtype=np.float64)) / sw_sum for g, W in zip(coef_grads, coefs)]
+    intercept_grads = [g / sw_sum for g in intercept_grads]
+    return loss, coef_grads, intercept_grads
+
+
+# -- optimizers (scikit-learn's formulas) ----------------------------------------------
+
+
+class Adam:
+    """Adam as in scikit-learn's ``AdamOptimizer``.
+
+    ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
+    ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``; ``w -= lr_t m / (sqrt(v) + eps)``.
+    """
+
+    def __init__(self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+        self.learning_rate = learning_rate
+        self.beta_1 = beta_1
+        self.beta_2 = beta_2
+        self.epsilon = epsilon
+        self.t = 0
+        self.ms = [np.zeros_like(p, dtype=np.float64) for p in params]
+        self.vs = [np.zeros_like(p, dtype=np.float64) for p in params]
+
+    def step(self, params, grads):
+        """Update the float64 arrays ``params`` in place."""
+        self.t += 1
+        b1, b2 = self.beta_1, self.beta_2
+        lr_t = self.learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        for p, g, m, v in zip(params, grads, self.ms, self.vs):
+            m[...] = b1 * m + (1 - b1) * g
+            v[...] = b2 * v + (1 - b2) * g**2
+            p -= lr_t * m / (np.sqrt(v) + self.epsilon)
+
+
+class SGD:
+    """SGD with momentum as in scikit-learn's ``SGDOptimizer``.
+
+    ``velocity = mu velocity - lr g``; the update is ``mu velocity - lr g``
+    (with the new velocity) under Nesterov's momentum, else ``velocity``.
+    """
+
+    def __init__(self, params, learning_rate=0.1, momentum=0.9, nesterov=True):
+        self.learning_rate = learning_rate
+        self.momentum = momentum
+        self.nesterov = nesterov
+        self.velocities = [np.zeros_like(p, dtype=np.float64) for p in params]
+
+    def step(self, params, grads):
+        """Update the float64 arrays ``params`` in place."""
+        mu, lr = self.momentum, self.learning_rate
+        for p, g, vel in zip(params, grads, self.velocities):
+            vel[...] = mu * vel - lr * g
+            update = mu * vel - lr * g if self.nesterov else vel
+            p += update
+
+
+def run_epoch(
+    coefs, intercepts, X, Y, sw, rows, batch_size, activation, out_activation, alpha, optimizer,
+    dtype=np.float64,
+):  # fmt: skip
+    """One epoch of mini-batch training over ``rows``, in that order.
+
+    ``coefs`` and ``intercepts`` must be float64 arrays; they are updated in
+    place by ``optimizer`` (an :class:`Adam` or :class:`SGD` built on
+    ``coefs + intercepts``). Returns the sum over batches of the batch loss
+    (L2 term included, with the weights before the step) times the batch's
+    row count. A batch whose weights sum to zero is skipped: it has no
+    defined loss and carries no gradient.
+    """
+    X = np.asarray(X, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    sw = np.asarray(sw, dtype=np.float64)
+    loss_sum = 0.0
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start : start + batch_size]
+        if not sw[batch].sum() > 0:
+            continue
+        loss, coef_grads, intercept_grads = loss_grad(
+            coefs, intercepts, X[batch], Y[batch], sw[batch], activation, out_activation, alpha, dtype
+        )
+        loss_sum += len(batch) * loss
+        optimizer.step(coefs + intercepts, coef_grads + intercept_grads)
+    return loss_sum
+
+
+# -- flat parameter vector -----------------------------------------------------------
+
+
+def pack(coefs, intercepts):
+    """The flat parameter vector: coefficients row-major, then intercepts."""
+    return np.concatenate([np.ravel(W) for W in coefs] + [np.ravel(b) for b in intercepts])
+
+
+def unpack(flat, units):
+    """Inverse of :func:`pack` for layer sizes ``units``; returns copies."""
+    flat = np.asarray(flat)
+    coefs, intercepts = [], []
+    pos = 0
+    for fan_in, fan_out in zip(units[:-1], units[1:]):
+        coefs.append(flat[pos : pos + fan_in * fan_out].reshape(fan_in, fan_out).copy())
+        pos += fan_in * fan_out
+    for fan_out in units[1:]:
+        intercepts.append(flat[pos : pos + fan_out].copy())
+        pos += fan_out
+    assert pos == flat.shape[0]
+    return coefs, intercepts
