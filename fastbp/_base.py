@@ -19,32 +19,13 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
-from threadpoolctl import ThreadpoolController
 
 from . import _backprop
 from ._network import Network, as_kernel_data
 from ._optimizers import ADAM, SGD
+from ._threads import single_threaded_blas
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-
-_threadpool_controller = None
-
-
-def single_threaded_blas():
-    """Context in which BLAS runs on one thread.
-
-    Thread policy: fastbp's kernels call BLAS on per-batch products (tens to
-    hundreds of rows), where BLAS threads cost more in start-up and
-    synchronisation than they save, and where several fits running in
-    threads (the kernels release the GIL) would oversubscribe the cores.
-    So every fit, and every prediction of more than a few rows, holds BLAS
-    at one thread; parallelism comes from whole fits side by side
-    (threads or processes, e.g. ``GridSearchCV(n_jobs=...)``).
-    """
-    global _threadpool_controller
-    if _threadpool_controller is None:
-        _threadpool_controller = ThreadpoolController()
-    return _threadpool_controller.limit(limits=1, user_api="blas")
 _LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
 _PREDICT_CHUNK = 512  # rows per chunk of the forward pass in predict
 _SMALL_PREDICT = 64  # up to this many rows BLAS stays single-threaded by itself
