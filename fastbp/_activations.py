@@ -35,12 +35,13 @@ OUTPUT_CODES = {
 def add_bias_activate_inplace(Z, bias, code):
     """``Z <- f(Z + bias)`` for a hidden layer, one pass over ``Z``."""
     n, m = Z.shape
+    zero = Z.dtype.type(0.0)  # a dtype scalar keeps float32 loops in float32
     if code == RELU:
         for r in range(n):
             for j in range(m):
                 z = Z[r, j] + bias[j]
                 # ``z < 0`` is False for NaN, so NaN propagates like np.maximum
-                Z[r, j] = 0 if z < 0 else z
+                Z[r, j] = zero if z < zero else z
     elif code == TANH:
         for r in range(n):
             for j in range(m):
@@ -59,22 +60,23 @@ def add_bias_activate_inplace(Z, bias, code):
 def activation_derivative_inplace(A, delta, code):
     """``delta <- delta * f'(z)``, with ``f'`` written through ``A = f(z)``."""
     n, m = A.shape
+    zero, one = A.dtype.type(0.0), A.dtype.type(1.0)  # keep float32 in float32
     if code == RELU:
         # relu'(z) is 1 where the unit fired and 0 where its output is 0
         for r in range(n):
             for j in range(m):
-                if A[r, j] == 0:
-                    delta[r, j] = 0
+                if A[r, j] == zero:
+                    delta[r, j] = zero
     elif code == TANH:
         # tanh'(z) = 1 - tanh(z)^2
         for r in range(n):
             for j in range(m):
-                delta[r, j] *= 1 - A[r, j] * A[r, j]
+                delta[r, j] *= one - A[r, j] * A[r, j]
     elif code == LOGISTIC:
         # sigma'(z) = sigma(z) (1 - sigma(z))
         for r in range(n):
             for j in range(m):
-                delta[r, j] *= A[r, j] * (1 - A[r, j])
+                delta[r, j] *= A[r, j] * (one - A[r, j])
 
 
 @inline_kernel

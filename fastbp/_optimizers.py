@@ -26,10 +26,11 @@ def adam_step_inplace(params, grad, m, v, n_coef, alpha, sw_sum, lr, beta_1, bet
     computed by the caller; epsilon is added to ``sqrt(v)`` (scikit-learn's
     form of Adam).
     """
+    # scalars in the parameters' dtype keep float32 loops in float32
     dt = params.dtype.type
+    one_m_b1, one_m_b2 = dt(1.0 - beta_1), dt(1.0 - beta_2)
     alpha, sw_sum, lr = dt(alpha), dt(sw_sum), dt(lr)
     beta_1, beta_2, epsilon = dt(beta_1), dt(beta_2), dt(epsilon)
-    one_m_b1, one_m_b2 = 1 - beta_1, 1 - beta_2
     sumsq = 0.0
     for j in range(n_coef):
         g = (grad[j] + alpha * params[j]) / sw_sum
@@ -56,20 +57,21 @@ def sgd_step_inplace(params, grad, velocity, n_coef, alpha, sw_sum, lr, momentum
     """
     dt = params.dtype.type
     alpha, sw_sum, lr, momentum = dt(alpha), dt(sw_sum), dt(lr), dt(momentum)
+    # with Nesterov the step is momentum * velocity - lr * g, else velocity
+    step_momentum, step_lr = (momentum, lr) if nesterov else (dt(1.0), dt(0.0))
     sumsq = 0.0
-    for j in range(params.shape[0]):
-        g = grad[j]
-        if j < n_coef:
-            g += alpha * params[j]
-        g /= sw_sum
+    for j in range(n_coef):
+        g = (grad[j] + alpha * params[j]) / sw_sum
         vel = momentum * velocity[j] - lr * g
         velocity[j] = vel
-        if nesterov:
-            params[j] += momentum * vel - lr * g
-        else:
-            params[j] += vel
-        if j < n_coef:
-            sumsq += params[j] * params[j]
+        w = params[j] + (step_momentum * vel - step_lr * g)
+        params[j] = w
+        sumsq += w * w
+    for j in range(n_coef, params.shape[0]):
+        g = grad[j] / sw_sum
+        vel = momentum * velocity[j] - lr * g
+        velocity[j] = vel
+        params[j] += step_momentum * vel - step_lr * g
     return sumsq
 
 
