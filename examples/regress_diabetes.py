@@ -17,14 +17,23 @@ scale = y_train.std()
 for solver in ("lbfgs", "adam"):
     # 331 training rows: a small network and a strong L2 penalty
     reg = BackpropRegressor(
-        hidden_layer_sizes=(8,), solver=solver, alpha=30.0, learning_rate_init=0.01, max_iter=300, random_state=0
+        hidden_layer_sizes=(8,),
+        solver=solver,
+        alpha=30.0,
+        learning_rate_init=0.01,
+        max_iter=300,
+        random_state=0,
     ).fit(X_train, y_train / scale)
     print(f"{solver:>6}: test R^2 = {reg.score(X_test, y_test / scale):.3f} after {reg.n_iter_} iterations")
 
 # Poisson loss (exp output) for non-negative targets, trained in float32
 counts = np.round(y / 25.0)
 X32 = X.astype(np.float32)
-reg = BackpropRegressor(loss="poisson", hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=300, random_state=0)
+reg = BackpropRegressor(
+    loss="poisson", hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=300, random_state=0
+)
 reg.fit(X32[:300], counts[:300])
 pred = reg.predict(X32[300:])
-print(f"poisson: dtype {pred.dtype}, mean predicted count {pred.mean():.2f} vs observed {counts[300:].mean():.2f}")
+print(
+    f"poisson: dtype {pred.dtype}, mean predicted count {pred.mean():.2f} vs observed {counts[300:].mean():.2f}"
+)

@@ -12,7 +12,7 @@ specialisation per activation would multiply compile time.
 import numpy as np
 
 from ._elementary import exp, logistic, tanh
-from ._jit import inline_kernel, kernel
+from ._jit import inline_kernel
 
 # hidden activations
 IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3

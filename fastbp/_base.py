@@ -162,8 +162,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     def _assign_layers(views, arrays, name):
         if len(arrays) != len(views) or any(np.shape(a) != v.shape for a, v in zip(arrays, views)):
             raise ValueError(
-                f"{name} must have shapes {[v.shape for v in views]}, "
-                f"got {[np.shape(a) for a in arrays]}."
+                f"{name} must have shapes {[v.shape for v in views]}, got {[np.shape(a) for a in arrays]}."
             )
         for view, array in zip(views, arrays):
             view[...] = array
@@ -282,8 +281,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         )
         if val.shape[0] < 2:
             raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' "
-                "or the size of your dataset."
+                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
             )
         sw_train = sw_val = None
         if sample_weight is not None:
@@ -485,7 +483,9 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         """Output activations of ``X``, shape (n_samples, n_outputs_)."""
         if check_input and not self._is_well_formed(X):
             check_is_fitted(self)
-            X = validate_data(self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32))
+            X = validate_data(
+                self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32)
+            )
         network = self._network
         if hasattr(X, "tocsr"):
             X = X.tocsr()

@@ -104,7 +104,9 @@ _ATTRIBUTES_DOC = """
 
 def _solver_is_stochastic(estimator):
     if estimator.solver not in ("sgd", "adam"):
-        raise AttributeError(f"partial_fit is only available for stochastic optimizers; solver={estimator.solver!r}.")
+        raise AttributeError(
+            f"partial_fit is only available for stochastic optimizers; solver={estimator.solver!r}."
+        )
     return True
 
 

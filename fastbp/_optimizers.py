@@ -13,7 +13,7 @@ which the next batch's loss needs, so no extra pass is spent on it.
 
 import numpy as np
 
-from ._jit import inline_kernel, kernel
+from ._jit import inline_kernel
 
 SGD, ADAM = 0, 1
 

@@ -40,7 +40,9 @@ def _dispatchers():
                 yield f"{module.__name__}.{name}", obj
 
 
-@pytest.mark.parametrize("name,dispatcher", list(_dispatchers()), ids=lambda x: x if isinstance(x, str) else "")
+@pytest.mark.parametrize(
+    "name,dispatcher", list(_dispatchers()), ids=lambda x: x if isinstance(x, str) else ""
+)
 def test_kernel_options(name, dispatcher):
     options = dispatcher.targetoptions
     assert options["nogil"] is True

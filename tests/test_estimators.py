@@ -73,7 +73,10 @@ def test_coefs_are_views_into_one_parameter_vector(wine):
 def test_pipeline_cross_val_and_grid_search():
     X, y = load_digits(return_X_y=True)
     X, y = X[:600], y[:600]
-    pipe = make_pipeline(StandardScaler(), BackpropClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=30, random_state=0))
+    pipe = make_pipeline(
+        StandardScaler(),
+        BackpropClassifier(hidden_layer_sizes=(16,), learning_rate_init=0.01, max_iter=30, random_state=0),
+    )
     scores = cross_val_score(pipe, X, y, cv=3)
     assert scores.mean() > 0.8
     search = GridSearchCV(pipe, {"backpropclassifier__alpha": [1e-4, 1e-1]}, cv=2).fit(X, y)

@@ -37,8 +37,6 @@ def test_example_runs(script):
 
 
 def test_main_job_runs():
-    result = subprocess.run(
-        [sys.executable, "-m", "fastbp"], capture_output=True, text=True, timeout=300
-    )
+    result = subprocess.run([sys.executable, "-m", "fastbp"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "BackpropClassifier" in result.stdout and "MLPClassifier" in result.stdout

@@ -210,9 +210,7 @@ def assert_same_predictions(fb, sk, X, rtol=RTOL, atol=ATOL):
         np.testing.assert_array_equal(fb.predict(X), sk.predict(X))
         np.testing.assert_allclose(fb.predict_proba(X), sk.predict_proba(X), rtol=rtol, atol=atol)
         with np.errstate(divide="ignore"):
-            np.testing.assert_allclose(
-                fb.predict_log_proba(X), sk.predict_log_proba(X), rtol=rtol, atol=atol
-            )
+            np.testing.assert_allclose(fb.predict_log_proba(X), sk.predict_log_proba(X), rtol=rtol, atol=atol)
     else:
         np.testing.assert_allclose(fb.predict(X), sk.predict(X), rtol=rtol, atol=atol)
 
@@ -579,7 +577,14 @@ def test_lbfgs_sample_weight(name):
     kind, X, y, X_test, extra = task(name)
     sw = sample_weights(X.shape[0], seed=2)
     fb, sk = fit_pair(
-        kind, X, y, sample_weight=sw, solver="lbfgs", hidden_layer_sizes=(10,), max_iter=10, random_state=0,
+        kind,
+        X,
+        y,
+        sample_weight=sw,
+        solver="lbfgs",
+        hidden_layer_sizes=(10,),
+        max_iter=10,
+        random_state=0,
         **extra,
     )
     assert fb.n_iter_ == sk.n_iter_

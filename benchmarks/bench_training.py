@@ -1,0 +1,86 @@
+"""Training: time per epoch, peak memory of a fit, and the test score.
+
+Each class warms the JIT in ``setup`` (a first ``partial_fit``/``fit``
+loads or compiles the kernels for the dtype), so compile time is never
+timed here; it is measured on its own in ``bench_compile``.
+"""
+
+from . import common
+
+SOLVERS = ["adam", "sgd", "lbfgs"]
+PARAMS = [list(common.WORKLOADS), common.DTYPES, SOLVERS]
+PARAM_NAMES = ["workload", "dtype", "solver"]
+
+
+class Epoch:
+    """Time of one training epoch, one BLAS thread, one Numba thread.
+
+    adam/sgd: one ``partial_fit`` over the training rows (one epoch,
+    mini-batches, shuffled). lbfgs: ``fit(max_iter=1)`` on the full batch
+    (one L-BFGS iteration, a few loss/gradient evaluations, including
+    weight initialisation).
+    """
+
+    params = PARAMS
+    param_names = PARAM_NAMES
+
+    def setup(self, workload, dtype, solver):
+        common.pin_threads()
+        self.X, _, self.y, _ = common.load(workload, dtype)
+        self.classes = common.classes_of(workload, self.y)
+        if solver == "lbfgs":
+            self.model = common.make_estimator(workload, solver, max_iter=1)
+            common.fit_quietly(self.model, self.X, self.y)  # warm the JIT
+        else:
+            self.model = common.make_estimator(workload, solver)
+            common.partial_fit_epoch(self.model, self.X, self.y, self.classes)  # warm the JIT
+
+    def time_epoch(self, workload, dtype, solver):
+        if solver == "lbfgs":
+            common.fit_quietly(self.model, self.X, self.y)
+        else:
+            common.partial_fit_epoch(self.model, self.X, self.y, self.classes)
+
+
+class FitMemory:
+    """Peak resident memory of the process through a 2-epoch fit on 20,000 x 256.
+
+    asv's peakmem is the whole process (Python, NumPy, scikit-learn, Numba
+    and LLVM: ~270 MB here), so the training data is made large enough
+    (41 MB in float64) that a copy of X made by ``fit`` shows as a step.
+    """
+
+    params = [common.DTYPES, SOLVERS]
+    param_names = ["dtype", "solver"]
+
+    def setup(self, dtype, solver):
+        common.pin_threads()
+        self.X, self.y = common.load_wide(dtype)
+        model = common.make_estimator("binary", solver, max_iter=1)
+        common.fit_quietly(model, self.X[:100], self.y[:100])  # warm the JIT on a slice
+
+    def peakmem_fit(self, dtype, solver):
+        common.fit_quietly(common.make_estimator("binary", solver, max_iter=2), self.X, self.y)
+
+
+class Quality:
+    """Test-set score (accuracy or R^2) after a fixed budget, random_state=0.
+
+    Tracked next to the timings so a change that buys speed with accuracy
+    shows up. Budget: 30 epochs (adam/sgd), 100 iterations (lbfgs).
+    """
+
+    params = PARAMS
+    param_names = PARAM_NAMES
+    unit = "score"
+
+    def setup(self, workload, dtype, solver):
+        common.pin_threads()
+        self.data = common.load(workload, dtype)
+
+    def track_test_score(self, workload, dtype, solver):
+        X_train, X_test, y_train, y_test = self.data
+        max_iter = 100 if solver == "lbfgs" else 30
+        model = common.make_estimator(workload, solver, max_iter=max_iter)
+        common.fit_quietly(model, X_train, y_train)
+        return float(model.score(X_test, y_test))

@@ -1,0 +1,621 @@
+"""Peer comparison on your machine: ``python -m fastbp.bench``.
+
+Trains the same network with the same parameters in fastbp, in
+scikit-learn's ``MLPClassifier``/``MLPRegressor`` and, when PyTorch is
+importable, in a plain PyTorch CPU loop, and reports per workload and
+dtype:
+
+- the median milliseconds per training epoch over ``--repeats`` epochs,
+  after one warm-up epoch (which loads or compiles fastbp's kernels); the
+  engines' epochs are interleaved round-robin, so background load on the
+  machine hits all of them alike;
+- the ratio of each peer's time to fastbp's (> 1: fastbp is faster);
+- GFLOP/s: matrix-product flops of one epoch (``2*m*k*n`` per product;
+  forward, weight gradients and input gradients of every layer but the
+  first, i.e. 3x the forward flops minus the first layer's input
+  gradient) divided by the epoch time;
+- the fraction of this machine's BLAS GEMM peak, measured once per dtype
+  with one large ``np.dot``;
+- a "GEMM floor": the time of only the matrix products a per-batch trainer
+  must do in one epoch, on the same shapes, with ``np.dot(out=...)`` into
+  preallocated arrays. No per-batch trainer built on the same BLAS does
+  fewer flops; fastbp's time over the floor is what the rest of an epoch
+  costs (gather, activations, loss, optimizer, Python). For tiny layers
+  the floor also holds NumPy's call overhead (~1 us per product), which a
+  compiled loop does not pay, so fastbp can beat it there.
+
+Epochs of fastbp and scikit-learn are both timed as a ``fit`` of a few
+epochs (``fit_epochs``) divided by its epoch count: validation and set-up
+are paid once per fit, as in real use. The training loss after the fit is
+reported as a sanity check; with the same ``random_state`` the two
+libraries follow the same trajectory, so it matches. BLAS runs on
+``--blas-threads`` threads (default 1) for every engine, set with
+threadpoolctl and ``torch.set_num_threads``.
+
+Examples
+--------
+::
+
+    python -m fastbp.bench                                # all workloads, both dtypes
+    python -m fastbp.bench --workloads W1,W5 --dtypes float32 --repeats 7
+    python -m fastbp.bench --quick --json bench.json      # smaller data, a smoke run
+"""
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import time
+import warnings
+from dataclasses import dataclass
+
+import numpy as np
+import scipy.linalg  # noqa: F401  (Numba's BLAS; loaded before threadpoolctl limits it)
+import sklearn
+from sklearn.neural_network import MLPClassifier, MLPRegressor
+from threadpoolctl import threadpool_info, threadpool_limits
+
+import fastbp
+from fastbp import BackpropClassifier, BackpropRegressor
+
+ALPHA = 1e-4
+LEARNING_RATE = 1e-3
+SEED = 0
+QUICK_MAX_SAMPLES = 2000  # rows per workload with --quick
+
+
+@dataclass(frozen=True)
+class Workload:
+    name: str
+    description: str
+    task: str  # "multiclass", "binary" or "regression"
+    n_samples: int
+    n_features: int
+    hidden: tuple
+    batch_size: int
+
+    def make(self, n_samples):
+        """``(X, y)`` in float64 with a fixed seed; ``n_samples`` rows (digits: all)."""
+        from sklearn.datasets import load_digits, make_classification, make_regression
+
+        if self.name == "W1":
+            X, y = load_digits(return_X_y=True)
+            return X / 16.0, y
+        if self.name == "W2":
+            return make_classification(
+                n_samples=n_samples, n_features=20, n_informative=10, n_classes=2, random_state=SEED
+            )
+        if self.name == "W3":
+            return make_classification(
+                n_samples=n_samples,
+                n_features=784,
+                n_informative=50,
+                n_redundant=0,
+                n_classes=10,
+                random_state=SEED,
+            )
+        if self.name == "W4":
+            X, y = make_regression(
+                n_samples=n_samples, n_features=50, n_informative=25, noise=10.0, random_state=SEED
+            )
+            return X, (y - y.mean()) / y.std()  # standardised targets: a sane loss scale
+        if self.name == "W5":
+            return make_classification(
+                n_samples=n_samples, n_features=32, n_informative=16, n_classes=2, random_state=SEED
+            )
+        raise ValueError(self.name)
+
+
+WORKLOADS = {
+    w.name: w
+    for w in (
+        Workload("W1", "load_digits, 10 classes", "multiclass", 1797, 64, (100,), 200),
+        Workload("W2", "make_classification, 2 classes", "binary", 20000, 20, (64, 64), 64),
+        Workload("W3", "make_classification, 10 classes", "multiclass", 60000, 784, (256, 128), 128),
+        Workload("W4", "make_regression", "regression", 50000, 50, (128, 64), 256),
+        Workload("W5", "make_classification, 2 classes", "binary", 10000, 32, (32,), 16),
+    )
+}
+
+
+# -- flop counts ---------------------------------------------------------
+
+
+def layer_units(workload):
+    """``[n_features, *hidden, n_outputs]`` as scikit-learn builds the network."""
+    n_outputs = {"multiclass": 10, "binary": 1, "regression": 1}[workload.task]
+    return [workload.n_features, *workload.hidden, n_outputs]
+
+
+def epoch_flops(units, n_samples):
+    """Matrix-product flops of one training epoch over ``n_samples`` rows.
+
+    Per row and layer ``(k, n)``: forward ``2*k*n``, weight gradient
+    ``2*k*n``, input gradient ``2*k*n`` except for the first layer, whose
+    input needs no gradient. Summed over batches this is independent of
+    the batch size.
+    """
+    forward = sum(2 * k * n for k, n in zip(units[:-1], units[1:]))
+    return n_samples * (3 * forward - 2 * units[0] * units[1])
+
+
+def blas_peak_gflops(dtype, size, budget=1.0):
+    """Best GFLOP/s of a ``size x size`` ``np.dot`` with preallocated output.
+
+    Repeats for about ``budget`` seconds (at least 5 times) and keeps the
+    fastest: on a busy machine the best run is the closest to the peak.
+    """
+    rng = np.random.default_rng(SEED)
+    a = rng.standard_normal((size, size)).astype(dtype)
+    b = rng.standard_normal((size, size)).astype(dtype)
+    out = np.empty((size, size), dtype=dtype)
+    np.dot(a, b, out=out)  # warm-up
+    best = np.inf
+    deadline = time.perf_counter() + budget
+    for trial in range(100):
+        start = time.perf_counter()
+        np.dot(a, b, out=out)
+        best = min(best, time.perf_counter() - start)
+        if trial >= 4 and time.perf_counter() > deadline:
+            break
+    return 2 * size**3 / best / 1e9
+
+
+# -- engines ---------------------------------------------------------------
+
+
+def _sklearn_params(workload):
+    return dict(
+        hidden_layer_sizes=workload.hidden,
+        activation="relu",
+        solver="adam",
+        alpha=ALPHA,
+        batch_size=workload.batch_size,
+        learning_rate_init=LEARNING_RATE,
+        shuffle=True,
+        random_state=SEED,
+    )
+
+
+class Engine:
+    """One trainer under test: ``epoch()`` runs one training epoch.
+
+    ``info()`` returns what to report next to its times (e.g. the loss
+    after the last epoch). Building an engine runs its warm-up epoch.
+    """
+
+    def __init__(self, epoch, info=dict, epochs_per_call=1):
+        self.epoch = epoch
+        self.info = info
+        self.epochs_per_call = epochs_per_call
+
+
+def fit_epochs(n_samples):
+    """Epochs per timed ``fit``: about 200,000 sample visits, 2 to 20 epochs."""
+    return max(2, min(20, 200_000 // n_samples))
+
+
+def estimator_engine(estimator, X, y, classes):
+    """fastbp or scikit-learn: a ``fit`` of a few epochs, timed per epoch.
+
+    ``fit`` is how models are trained: input validation and set-up happen
+    once per fit, as they do for users, not once per epoch (which is what
+    timing ``partial_fit`` calls would charge); a fit runs ``fit_epochs``
+    epochs so that its set-up (~3 ms in either library) is amortised.
+    """
+    n_epochs = fit_epochs(X.shape[0])
+    estimator.set_params(max_iter=n_epochs, n_iter_no_change=n_epochs + 1)
+
+    def epochs():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # ConvergenceWarning: max_iter reached
+            estimator.fit(X, y)
+
+    epochs()  # warm-up: compiles or loads fastbp's kernels
+    return Engine(epochs, lambda: {"loss": float(estimator.loss_)}, epochs_per_call=n_epochs)
+
+
+def torch_engine(workload, X, y, threads):
+    """A plain PyTorch CPU loop, or None when PyTorch is not importable.
+
+    ``nn.Sequential`` of Linear/ReLU, Adam (fused when this PyTorch has
+    it), the same batch size, a new ``randperm`` per epoch and batches
+    gathered by indexing (no DataLoader). The L2 penalty matches
+    scikit-learn's ``alpha * W / batch_size`` gradient term through the
+    weights' ``weight_decay``; biases are not penalised.
+    """
+    try:
+        import torch
+        from torch import nn
+    except ImportError:
+        return None
+
+    torch.set_num_threads(threads)
+    torch.manual_seed(SEED)
+    tdtype = torch.float64 if X.dtype == np.float64 else torch.float32
+    units = layer_units(workload)
+    layers = []
+    for k, n in zip(units[:-2], units[1:-1]):
+        layers += [nn.Linear(k, n), nn.ReLU()]
+    layers.append(nn.Linear(units[-2], units[-1]))
+    model = nn.Sequential(*layers).to(tdtype)
+
+    Xt = torch.from_numpy(np.ascontiguousarray(X))
+    if workload.task == "multiclass":
+        yt = torch.from_numpy(np.searchsorted(np.unique(y), y).astype(np.int64))
+        loss_fn = nn.CrossEntropyLoss()
+    elif workload.task == "binary":
+        yt = torch.from_numpy((y == np.unique(y)[1]).astype(X.dtype).reshape(-1, 1))
+        loss_fn = nn.BCEWithLogitsLoss()
+    else:
+        yt = torch.from_numpy(np.ascontiguousarray(y, dtype=X.dtype).reshape(-1, 1))
+        mse = nn.MSELoss()
+
+        def loss_fn(pred, target):
+            return 0.5 * mse(pred, target)
+
+    weights = [p for name, p in model.named_parameters() if name.endswith("weight")]
+    biases = [p for name, p in model.named_parameters() if name.endswith("bias")]
+    groups = [
+        {"params": weights, "weight_decay": ALPHA / workload.batch_size},
+        {"params": biases, "weight_decay": 0.0},
+    ]
+    n = Xt.shape[0]
+    batch_size = workload.batch_size
+    generator = torch.Generator().manual_seed(SEED)
+    state = {"loss": np.nan}
+
+    def run_epoch(optimizer):
+        perm = torch.randperm(n, generator=generator)
+        total = 0.0
+        for start in range(0, n, batch_size):
+            idx = perm[start : start + batch_size]
+            xb, yb = Xt[idx], yt[idx]
+            optimizer.zero_grad(set_to_none=True)
+            loss = loss_fn(model(xb), yb)
+            loss.backward()
+            optimizer.step()
+            total += loss.item() * idx.shape[0]
+        state["loss"] = total / n
+
+    fused = True
+    try:
+        optimizer = torch.optim.Adam(groups, lr=LEARNING_RATE, fused=True)
+        run_epoch(optimizer)  # warm-up; an unsupported fused Adam fails here at the latest
+    except (RuntimeError, TypeError, ValueError):
+        fused = False
+        optimizer = torch.optim.Adam(groups, lr=LEARNING_RATE)
+        run_epoch(optimizer)
+
+    def info():
+        return {
+            "loss": float(state["loss"]),
+            "version": torch.__version__,
+            "fused_adam": fused,
+            "threads": torch.get_num_threads(),
+        }
+
+    return Engine(lambda: run_epoch(optimizer), info)
+
+
+def gemm_floor_engine(units, X, batch_size):
+    """The matrix products alone of one epoch, on the trainer's shapes.
+
+    Per batch of ``nb`` rows: forward ``A[l] @ W[l]`` for every layer,
+    weight gradient ``A[l].T @ D[l]`` for every layer, input gradient
+    ``D[l] @ W[l].T`` for every layer but the first; ``np.dot`` writes into
+    arrays allocated once (one set for full batches, one for the last,
+    shorter batch). Batches are contiguous row slices of ``X``: the gather
+    is not part of the floor.
+    """
+    dtype = X.dtype
+    rng = np.random.default_rng(SEED)
+    coefs = []
+    for k, n in zip(units[:-1], units[1:]):
+        bound = np.sqrt(6.0 / (k + n))
+        coefs.append(rng.uniform(-bound, bound, (k, n)).astype(dtype))
+    n_layers = len(coefs)
+    n_samples = X.shape[0]
+
+    def buffers(nb):
+        acts = [np.empty((nb, n), dtype=dtype) for n in units[1:]]  # layer outputs
+        deltas = [np.empty((nb, n), dtype=dtype) for n in units[:-1]]  # gradients w.r.t. layer inputs
+        for A in acts:
+            A[...] = rng.uniform(-1, 1, A.shape)  # finite start values; acts[-1] also serves as output delta
+        return acts, deltas, [np.empty_like(W) for W in coefs]
+
+    full = buffers(batch_size)
+    last = buffers(n_samples % batch_size) if n_samples % batch_size else full
+
+    def epoch():
+        for start in range(0, n_samples, batch_size):
+            nb = min(batch_size, n_samples - start)
+            acts, deltas, grads = full if nb == batch_size else last
+            xb = X[start : start + nb]
+            A = xb
+            for layer in range(n_layers):  # forward
+                np.dot(A, coefs[layer], out=acts[layer])
+                A = acts[layer]
+            D = acts[-1]  # output delta: its values do not matter for the time
+            for layer in range(n_layers - 1, -1, -1):  # backward
+                A_in = xb if layer == 0 else acts[layer - 1]
+                np.dot(A_in.T, D, out=grads[layer])
+                if layer > 0:
+                    np.dot(D, coefs[layer].T, out=deltas[layer])
+                    D = deltas[layer]
+
+    epoch()  # warm-up
+    n_batches = -(-n_samples // batch_size)
+    return Engine(epoch, lambda: {"dot_calls_per_epoch": n_batches * (3 * n_layers - 1)})
+
+
+def time_interleaved(engines, repeats):
+    """Seconds of ``repeats`` epochs of every engine, taken round-robin.
+
+    Interleaving spreads slow phases of a busy machine over all engines
+    alike, so the ratios are steadier than the absolute times.
+    """
+    times = {name: [] for name in engines}
+    for _ in range(repeats):
+        for name, engine in engines.items():
+            start = time.perf_counter()
+            engine.epoch()
+            times[name].append((time.perf_counter() - start) / engine.epochs_per_call)
+    return times
+
+
+# -- the comparison --------------------------------------------------------
+
+
+def _summary(times, flops):
+    median = statistics.median(times)
+    return {
+        "ms_per_epoch": 1e3 * median,
+        "times_ms": [1e3 * t for t in times],
+        "gflops": flops / median / 1e9,
+    }
+
+
+def run_workload(workload, dtype, repeats, quick, threads, log=print):
+    """Time every engine on one workload and dtype; returns the result dict.
+
+    ``peak_fraction`` is added later by ``main``, once the BLAS peak is known.
+    """
+    n_samples = min(workload.n_samples, QUICK_MAX_SAMPLES) if quick else workload.n_samples
+    X, y = workload.make(n_samples)
+    X = np.ascontiguousarray(X, dtype=dtype)
+    params = _sklearn_params(workload)
+    if workload.task == "regression":
+        y = y.astype(dtype)
+        classes = None
+        ours, theirs = BackpropRegressor(**params), MLPRegressor(**params)
+    else:
+        classes = np.unique(y)
+        ours, theirs = BackpropClassifier(**params), MLPClassifier(**params)
+    units = layer_units(workload)
+    n_samples = X.shape[0]
+    flops = epoch_flops(units, n_samples)
+    result = {
+        "workload": workload.name,
+        "description": workload.description,
+        "task": workload.task,
+        "dtype": dtype,
+        "n_samples": n_samples,
+        "n_features": workload.n_features,
+        "hidden_layer_sizes": list(workload.hidden),
+        "layer_units": units,
+        "batch_size": workload.batch_size,
+        "flops_per_epoch": flops,
+    }
+
+    log(f"  {workload.name} {dtype}: warm-up ...", end="", flush=True)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        engines = {
+            "fastbp": estimator_engine(ours, X, y, classes),
+            "sklearn": estimator_engine(theirs, X, y, classes),
+            "torch": torch_engine(workload, X, y, threads),
+            "gemm_floor": gemm_floor_engine(units, X, workload.batch_size),
+        }
+        engines = {name: engine for name, engine in engines.items() if engine is not None}
+        log(f" {repeats} epochs of {', '.join(engines)} ...", end="", flush=True)
+        times = time_interleaved(engines, repeats)
+    log(" done")
+
+    result["torch"] = None
+    for name, engine in engines.items():
+        result[name] = {**_summary(times[name], flops), **engine.info()}
+    fastbp_ms = result["fastbp"]["ms_per_epoch"]
+    result["ratio_sklearn_to_fastbp"] = result["sklearn"]["ms_per_epoch"] / fastbp_ms
+    result["ratio_torch_to_fastbp"] = result["torch"]["ms_per_epoch"] / fastbp_ms if result["torch"] else None
+    result["ratio_fastbp_to_floor"] = fastbp_ms / result["gemm_floor"]["ms_per_epoch"]
+    return result
+
+
+def _cpu_model():
+    try:
+        with open("/proc/cpuinfo") as f:
+            for line in f:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+_BLAS_KEYS = ("internal_api", "version", "num_threads", "threading_layer", "architecture", "filepath")
+
+
+def machine_info(threads):
+    """What the numbers depend on: CPU, library versions, BLAS and thread counts."""
+    import numba
+
+    try:
+        import torch
+
+        torch_version = torch.__version__
+    except ImportError:
+        torch_version = None
+    blas = [{k: lib.get(k) for k in _BLAS_KEYS} for lib in threadpool_info() if lib["user_api"] == "blas"]
+    return {
+        "cpu": _cpu_model(),
+        "cpu_count": os.cpu_count(),
+        "platform": platform.platform(),
+        "python": platform.python_version(),
+        "numpy": np.__version__,
+        "scipy": scipy.__version__,
+        "numba": numba.__version__,
+        "sklearn": sklearn.__version__,
+        "fastbp": fastbp.__version__,
+        "torch": torch_version,
+        "blas_threads": threads,
+        "numba_num_threads": int(numba.config.NUMBA_NUM_THREADS),
+        "blas": blas,
+    }
+
+
+def _fmt(value, spec):
+    return "-" if value is None else format(value, spec)
+
+
+def format_table(report):
+    """The results as a fixed-width text table."""
+    peak = report["blas_peak_gflops"]
+    columns = [
+        ("workload", 8),
+        ("dtype", 8),
+        ("fastbp ms", 10),
+        ("sklearn ms", 11),
+        ("torch ms", 9),
+        ("floor ms", 9),
+        ("skl/fbp", 8),
+        ("torch/fbp", 10),
+        ("fbp/floor", 10),
+        ("fbp GF/s", 9),
+        ("fbp %pk", 8),
+        ("skl %pk", 8),
+        ("floor %pk", 10),
+    ]
+    lines = ["".join(name.rjust(width) for name, width in columns)]
+    for r in report["results"]:
+        torch_r = r["torch"]
+        cells = [
+            r["workload"],
+            r["dtype"],
+            _fmt(r["fastbp"]["ms_per_epoch"], ".2f"),
+            _fmt(r["sklearn"]["ms_per_epoch"], ".2f"),
+            _fmt(torch_r and torch_r["ms_per_epoch"], ".2f"),
+            _fmt(r["gemm_floor"]["ms_per_epoch"], ".2f"),
+            _fmt(r["ratio_sklearn_to_fastbp"], ".2f"),
+            _fmt(r["ratio_torch_to_fastbp"], ".2f"),
+            _fmt(r["ratio_fastbp_to_floor"], ".2f"),
+            _fmt(r["fastbp"]["gflops"], ".1f"),
+            _fmt(100 * r["fastbp"]["peak_fraction"], ".1f"),
+            _fmt(100 * r["sklearn"]["peak_fraction"], ".1f"),
+            _fmt(100 * r["gemm_floor"]["peak_fraction"], ".1f"),
+        ]
+        lines.append("".join(str(c).rjust(width) for c, (_, width) in zip(cells, columns)))
+    notes = [
+        "ms: median milliseconds per epoch;",
+        "skl/fbp, torch/fbp: peer time / fastbp time (> 1: fastbp faster);",
+        "fbp/floor: fastbp time / GEMM-floor time (1 = only the matrix products remain);",
+        "GF/s: matrix-product flops per epoch / epoch time; %pk: of the measured BLAS GEMM peak ("
+        + ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in peak.items())
+        + ").",
+    ]
+    return "\n".join(lines + notes)
+
+
+def _parse_list(text, allowed, what):
+    items = [s.strip() for s in text.split(",") if s.strip()]
+    unknown = [s for s in items if s not in allowed]
+    if unknown or not items:
+        raise argparse.ArgumentTypeError(f"unknown {what} {unknown}; choose from {', '.join(allowed)}")
+    return items
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="python -m fastbp.bench",
+        description="Time fastbp next to scikit-learn's MLP (and PyTorch, if installed) on this machine.",
+    )
+    parser.add_argument(
+        "--workloads",
+        type=lambda s: _parse_list(s, list(WORKLOADS), "workloads"),
+        default=list(WORKLOADS),
+        help="comma-separated subset of "
+        + ", ".join(f"{w.name} ({w.description})" for w in WORKLOADS.values()),
+    )
+    parser.add_argument(
+        "--dtypes",
+        type=lambda s: _parse_list(s, ["float64", "float32"], "dtypes"),
+        default=["float64", "float32"],
+        help="comma-separated: float64,float32 (default both)",
+    )
+    parser.add_argument(
+        "--repeats", type=int, default=None, help="timed epochs per engine (default 5, 3 with --quick)"
+    )
+    parser.add_argument("--json", metavar="PATH", help="also write the full results as JSON")
+    parser.add_argument(
+        "--quick", action="store_true", help=f"at most {QUICK_MAX_SAMPLES} rows per workload: a smoke run"
+    )
+    parser.add_argument("--blas-threads", type=int, default=1, help="BLAS (and torch) threads (default 1)")
+    return parser
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    repeats = args.repeats if args.repeats is not None else (3 if args.quick else 5)
+    if repeats < 1:
+        raise SystemExit("--repeats must be >= 1")
+
+    with threadpool_limits(limits=args.blas_threads):
+        report = {
+            "machine": machine_info(args.blas_threads),
+            "config": {
+                "workloads": args.workloads,
+                "dtypes": args.dtypes,
+                "repeats": repeats,
+                "quick": args.quick,
+                "solver": "adam",
+                "activation": "relu",
+                "alpha": ALPHA,
+                "learning_rate_init": LEARNING_RATE,
+                "shuffle": True,
+                "random_state": SEED,
+                "epoch_timing": "fit of fit_epochs(n_samples) epochs, per epoch; median of repeats after a warm-up fit; engines interleaved",
+            },
+        }
+        machine = report["machine"]
+        print(f"{machine['cpu']}, {machine['cpu_count']} CPUs, BLAS threads {args.blas_threads}")
+        peak_size = 1024 if args.quick else 2048
+        peak_budget = 0.3 if args.quick else 1.5
+        peaks = {dt: [blas_peak_gflops(dt, peak_size, peak_budget)] for dt in args.dtypes}
+        report["results"] = []
+        for name in args.workloads:
+            for dtype in args.dtypes:
+                result = run_workload(WORKLOADS[name], dtype, repeats, args.quick, args.blas_threads)
+                report["results"].append(result)
+        # measure the peak again at the end and keep the better: a busy
+        # machine otherwise understates it and overstates every fraction
+        for dt in args.dtypes:
+            peaks[dt].append(blas_peak_gflops(dt, peak_size, peak_budget))
+        report["blas_peak_gflops"] = {dt: max(v) for dt, v in peaks.items()}
+        report["blas_peak_measurements"] = {"matrix_size": peak_size, "gflops": peaks}
+        for r in report["results"]:
+            for engine in ("fastbp", "sklearn", "torch", "gemm_floor"):
+                if r[engine] is not None:
+                    r[engine]["peak_fraction"] = r[engine]["gflops"] / report["blas_peak_gflops"][r["dtype"]]
+
+    print()
+    print(format_table(report))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump(report, f, indent=2)
+        print(f"wrote {args.json}")
+    return report
+
+
+if __name__ == "__main__":
+    main()
