@@ -110,13 +110,6 @@ class Network:
             np.empty(self.n_params, dtype=self.dtype),
         )
 
-    def workspace_nbytes(self, batch_size, sparse_input):
-        """Bytes a workspace for ``batch_size`` rows would take."""
-        units = self.units
-        n_input = 0 if sparse_input else batch_size * units[0]
-        n_elems = n_input + 2 * batch_size * int(units[1:].sum()) + self.n_params
-        return n_elems * self.dtype.itemsize
-
 
 def as_kernel_data(X, Y=None, sample_weight=None, *, dtype, n_outputs):
     """The ``data`` tuple for the kernels, read-only, in ``dtype``.

@@ -351,7 +351,7 @@ def gemm_floor_engine(units, X, batch_size):
 
 
 def time_interleaved(engines, repeats):
-    """Seconds of ``repeats`` epochs of every engine, taken round-robin.
+    """Seconds per epoch of every engine, ``repeats`` timed calls each, round-robin.
 
     Interleaving spreads slow phases of a busy machine over all engines
     alike, so the ratios are steadier than the absolute times.
@@ -419,7 +419,7 @@ def run_workload(workload, dtype, repeats, quick, threads, log=print):
             "gemm_floor": gemm_floor_engine(units, X, workload.batch_size),
         }
         engines = {name: engine for name, engine in engines.items() if engine is not None}
-        log(f" {repeats} epochs of {', '.join(engines)} ...", end="", flush=True)
+        log(f" {repeats} timed runs of {', '.join(engines)} ...", end="", flush=True)
         times = time_interleaved(engines, repeats)
     log(" done")
 
