@@ -65,8 +65,8 @@ def activation_derivative_inplace(A, delta, code):
         # relu'(z) is 1 where the unit fired and 0 where its output is 0
         for r in range(n):
             for j in range(m):
-                if A[r, j] == zero:
-                    delta[r, j] = zero
+                # a select, not a branch around a store, so the loop vectorizes
+                delta[r, j] = zero if A[r, j] == zero else delta[r, j]
     elif code == TANH:
         # tanh'(z) = 1 - tanh(z)^2
         for r in range(n):
@@ -130,17 +130,20 @@ def output_delta_loss_into(A, Y, sw, rows, start, code, delta):
     scikit-learn averages the loss over outputs but not the gradient).
     """
     n, m = A.shape
+    for r in range(n):
+        i = rows[start + r]
+        w = sw[i]
+        for j in range(m):
+            delta[r, j] = (A[r, j] - Y[i, j]) * w
     # clip probabilities inside the log to [eps, 1 - eps], as scikit-learn does
     eps = np.finfo(A.dtype).eps
     total = 0.0
     for r in range(n):
         i = rows[start + r]
-        w = sw[i]
         loss_r = 0.0
         for j in range(m):
             a = A[r, j]
             y = Y[i, j]
-            delta[r, j] = (a - y) * w
             if code == OUT_IDENTITY_SQUARED:
                 loss_r += 0.5 * (a - y) * (a - y)
             elif code == OUT_LOGISTIC_BINARY:
@@ -157,5 +160,5 @@ def output_delta_loss_into(A, Y, sw, rows, start, code, delta):
                 if y != 0:
                     loss_r += y * np.log(y / a)
                 loss_r += a - y
-        total += w * loss_r
+        total += sw[i] * loss_r
     return total
