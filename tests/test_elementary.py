@@ -1,14 +1,18 @@
 """The vectorizable exp, tanh and logistic against NumPy/SciPy, in ulp."""
 
+import numba
 import numpy as np
 import pytest
 from scipy.special import expit
 
 from fastbp import _elementary
-from fastbp._jit import kernel
+from fastbp._jit import FASTMATH
 
 
-@kernel
+# compiled like the kernels (same fastmath flags, which affect accuracy),
+# but not cached: a cached test kernel would not notice a changed
+# _elementary.py and would keep testing the old code
+@numba.njit(fastmath=FASTMATH, error_model="numpy")
 def _apply(code, x, out):
     for i in range(x.shape[0]):
         if code == 0:
