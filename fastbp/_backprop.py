@@ -300,13 +300,10 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
 
 # Python-side conveniences around ``run`` (the estimators call these)
 
-_NO_STATE = {}
-
 
 def _placeholder_optimizer(dtype, alpha=0.0):
-    if dtype not in _NO_STATE:
-        _NO_STATE[dtype] = np.empty(0, dtype=dtype)
-    empty = _NO_STATE[dtype]
+    """An ``optimizer`` tuple of the training types for the tasks that do not step."""
+    empty = np.empty(0, dtype=dtype)
     return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0)
 
 

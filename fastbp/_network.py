@@ -117,8 +117,8 @@ def as_kernel_data(X, Y=None, sample_weight=None, *, dtype, n_outputs):
     ``X`` is a C-contiguous ndarray or a CSR matrix (validated already).
     """
     empty = np.empty(0, dtype=dtype)
+    n = X.shape[0]
     if hasattr(X, "indptr"):
-        n = X.shape[0]
         dense = np.empty((0, X.shape[1]), dtype=dtype)
         sp = (
             np.asarray(X.data, dtype=dtype),
@@ -127,7 +127,6 @@ def as_kernel_data(X, Y=None, sample_weight=None, *, dtype, n_outputs):
             True,
         )
     else:
-        n = X.shape[0]
         dense = np.ascontiguousarray(X, dtype=dtype)
         sp = (empty, np.empty(0, _INDEX), np.empty(0, _INDEX), False)
     if Y is None:

@@ -230,6 +230,23 @@ def prediction_inputs(X, X_test):
     yield "test-csc", sparse.csc_matrix(X_test)
 
 
+def outputs_on_every_input(predict, X, X_test, dtype):
+    """``(name, Xp, predict(Xp))`` for every prediction input ``Xp``.
+
+    Asserts on the way that the outputs for the training rows agree across
+    layouts (the caller checks each output itself).
+    """
+    reference = None
+    for name, Xp in prediction_inputs(X, X_test):
+        output = predict(Xp)
+        yield name, Xp, output
+        if name.startswith("train"):
+            if reference is None:
+                reference = output
+            else:  # same rows, another format: same outputs
+                np.testing.assert_allclose(output, reference, **tolerance(dtype), err_msg=name)
+
+
 # -- properties ----------------------------------------------------------------
 
 
@@ -250,10 +267,8 @@ def test_classifier_contract(problem):
     assert clf.out_activation_ == ("softmax" if n_outputs > 1 and not multilabel else "logistic")
     check_parameters(clf, problem, n_outputs)
 
-    reference = None
-    for name, Xp in prediction_inputs(X, X_test):
+    for name, Xp, proba in outputs_on_every_input(clf.predict_proba, X, X_test, dtype):
         n = Xp.shape[0]
-        proba = clf.predict_proba(Xp)
         assert proba.shape == (n, len(clf.classes_)), name
         assert proba.dtype == dtype, name
         assert np.isfinite(proba).all(), f"non-finite probabilities ({name})"
@@ -276,12 +291,6 @@ def test_classifier_contract(problem):
             picked = proba[np.arange(n), np.searchsorted(clf.classes_, pred)]
             np.testing.assert_allclose(picked, proba.max(axis=1), **tolerance(dtype))
 
-        if name.startswith("train"):
-            if reference is None:
-                reference = proba
-            else:  # same rows, another format: same probabilities
-                np.testing.assert_allclose(proba, reference, **tolerance(dtype), err_msg=name)
-
 
 @settings(PROPERTY_SETTINGS, max_examples=500)
 @given(problem=problems("regression"))
@@ -293,20 +302,13 @@ def test_regressor_contract(problem):
     assert reg.out_activation_ == ("exp" if problem["target"] == "poisson" else "identity")
     check_parameters(reg, problem, n_outputs)
 
-    reference = None
-    for name, Xp in prediction_inputs(X, X_test):
+    for name, Xp, pred in outputs_on_every_input(reg.predict, X, X_test, dtype):
         n = Xp.shape[0]
-        pred = reg.predict(Xp)
         assert pred.shape == ((n,) if y.ndim == 1 else (n, n_outputs)), name
         assert pred.dtype == dtype, name
         assert np.isfinite(pred).all(), f"non-finite predictions ({name})"
         if problem["target"] == "poisson":
             assert (pred >= 0).all(), f"negative Poisson mean ({name})"
-        if name.startswith("train"):
-            if reference is None:
-                reference = pred
-            else:
-                np.testing.assert_allclose(pred, reference, **tolerance(dtype), err_msg=name)
 
 
 def partial_fit_epochs(est, X, y, sample_weight, refits, **kwargs):
