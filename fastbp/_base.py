@@ -7,6 +7,7 @@ permutation per epoch), so a given integer ``random_state`` reproduces
 ``MLPClassifier``/``MLPRegressor``'s trajectory.
 """
 
+import os
 import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import nullcontext
@@ -30,6 +31,45 @@ _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
 _PREDICT_CHUNK = 512  # rows per chunk of the forward pass in predict
 _SMALL_PREDICT = 64  # up to this many rows BLAS stays single-threaded by itself
+
+
+def _available_memory():
+    """Bytes of memory this process can still get, or None when unknown."""
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _check_fits_in_memory(units, dtype, solver, batch_rows):
+    """Refuse, before allocating anything, a network that cannot fit in memory."""
+    units = [int(u) for u in units]
+    n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
+    itemsize = np.dtype(dtype).itemsize
+    if solver == "lbfgs":
+        # parameters, best/initial copies, gradient; scipy keeps ~2 x 10
+        # correction pairs and a few more float64 vectors
+        n_bytes = n_params * (3 * itemsize + 25 * 8)
+    else:
+        # parameters, best copy, restore copy, gradient, 1-2 moment vectors
+        n_bytes = n_params * (6 if solver == "adam" else 5) * itemsize
+    rows = max(batch_rows, _PREDICT_CHUNK)
+    n_bytes += rows * (units[0] + 2 * sum(units[1:])) * itemsize  # activations, deltas
+    available = _available_memory()
+    if available is not None and n_bytes > available:
+        raise ValueError(
+            f"A network with layer sizes {units} ({n_params:,} parameters) would need "
+            f"about {n_bytes / 2**30:,.1f} GiB of memory to train with solver={solver!r}, "
+            f"but only {available / 2**30:,.1f} GiB is available. Use smaller "
+            "hidden_layer_sizes."
+        )
 
 
 class _OptimizerState:
@@ -213,7 +253,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             X = X.tocsr()
         dtype = X.dtype if first_pass else self._network.dtype
         if sample_weight is not None:
-            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype)
+            sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
 
         # one RNG stream per fit; partial_fit keeps drawing from it
         if not incremental or not hasattr(self, "_random_state"):
@@ -221,6 +261,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 
         units = [X.shape[1], *hidden, Y.shape[1]]
         if first_pass:
+            _check_fits_in_memory(units, dtype, self.solver, self._batch_rows(X.shape[0]))
             self._initialize(units, dtype)
         elif not self._network.same_architecture(units, self.activation, self._output_activation()):
             raise ValueError(
@@ -235,6 +276,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             else:
                 self._fit_lbfgs(X, Y, sample_weight)
         return self
+
+    def _batch_rows(self, n_samples):
+        """Rows per mini-batch (or per L-BFGS gradient chunk)."""
+        if self.solver == "lbfgs":
+            return min(_LBFGS_CHUNK, n_samples)
+        return min(200 if self.batch_size == "auto" else self.batch_size, n_samples)
 
     def _initialize(self, units, dtype):
         self.n_iter_ = 0
@@ -266,7 +313,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 self.best_validation_score_ = None
 
     def _early_stopping_split(self, X, Y, y_score, sample_weight):
-        """Train/validation split; consumes the RNG as scikit-learn does."""
+        """Training rows and validation data; consumes the RNG as scikit-learn does.
+
+        The training rows stay in ``X`` (the epochs gather them by index),
+        so only the validation share is copied.
+        """
         stratify = None
         if hasattr(self, "classes_") and self.n_outputs_ == 1:
             stratify = Y[:, 0]
@@ -284,10 +335,8 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
             )
-        sw_train = sw_val = None
-        if sample_weight is not None:
-            sw_train, sw_val = sample_weight[train], sample_weight[val]
-        return X[train], Y[train], sw_train, X[val], y_score[val], sw_val
+        sw_val = None if sample_weight is None else sample_weight[val]
+        return train, X[val], y_score[val], sw_val
 
     def _fit_stochastic(self, X, Y, y_score, sample_weight, incremental):
         network = self._network
@@ -298,21 +347,17 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if self.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         early_stopping = self.early_stopping
+        train = None  # all rows
         if early_stopping:
-            X, Y, sample_weight, X_val, y_val, sw_val = self._early_stopping_split(
-                X, Y, y_score, sample_weight
-            )
+            train, X_val, y_val, sw_val = self._early_stopping_split(X, Y, y_score, sample_weight)
 
-        n_samples = X.shape[0]
-        if self.batch_size == "auto":
-            batch_size = min(200, n_samples)
-        else:
-            if self.batch_size > n_samples:
-                warnings.warn(
-                    f"batch_size={self.batch_size} is larger than the number of "
-                    f"samples ({n_samples}); it is clipped to {n_samples}."
-                )
-            batch_size = min(self.batch_size, n_samples)
+        n_samples = X.shape[0] if train is None else train.shape[0]
+        if self.batch_size != "auto" and self.batch_size > n_samples:
+            warnings.warn(
+                f"batch_size={self.batch_size} is larger than the number of "
+                f"samples ({n_samples}); it is clipped to {n_samples}."
+            )
+        batch_size = self._batch_rows(n_samples)
 
         data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
         work = network.workspace(batch_size, data[4])
@@ -344,8 +389,9 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                     opt.state_2,
                     opt.t,
                 )
+                rows = sample_idx if train is None else train[sample_idx]
                 last_finite[...] = network.params
-                loss_sum, opt.t = _backprop.run_epoch(net, data, work, optimizer, sample_idx, batch_size)
+                loss_sum, opt.t = _backprop.run_epoch(net, data, work, optimizer, rows, batch_size)
                 if not (np.isfinite(loss_sum) and np.isfinite(network.params).all()):
                     self._diverged(last_finite, self.n_iter_ + 1)
 
@@ -384,6 +430,8 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                         ConvergenceWarning,
                     )
         except KeyboardInterrupt:
+            if not np.isfinite(network.params).all():  # interrupted before the check
+                network.params[...] = last_finite
             warnings.warn("Training interrupted by user.")
 
         if early_stopping:
@@ -442,24 +490,42 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     def _fit_lbfgs(self, X, Y, sample_weight):
         network = self._network
         data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
-        work = network.workspace(min(_LBFGS_CHUNK, X.shape[0]), data[4])
+        work = network.workspace(self._batch_rows(X.shape[0]), data[4])
         net = network.net()
         grad = np.empty(network.n_params, dtype=network.dtype)
         alpha = float(self.alpha)
 
+        x0 = network.params.astype(np.float64)
+        best = {"loss": np.inf, "x": x0.copy(), "iterations": 0}  # kept for KeyboardInterrupt
+
         def loss_and_grad(x):
             network.params[...] = x
             loss = _backprop.full_loss_grad_into(net, data, work, alpha, _LBFGS_CHUNK, grad)
+            if loss < best["loss"] and np.isfinite(grad).all():
+                best["loss"] = loss
+                best["x"][...] = x
             return loss, grad.astype(np.float64)
 
-        x0 = network.params.astype(np.float64)
-        result = scipy.optimize.minimize(
-            loss_and_grad,
-            x0,
-            method="L-BFGS-B",
-            jac=True,
-            options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-        )
+        def count_iteration(intermediate_result):
+            best["iterations"] += 1
+
+        try:
+            result = scipy.optimize.minimize(
+                loss_and_grad,
+                x0,
+                method="L-BFGS-B",
+                jac=True,
+                callback=count_iteration,
+                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
+            )
+        except KeyboardInterrupt:
+            # keep the lowest-loss weights evaluated so far (the initial ones
+            # when none was finite)
+            network.params[...] = best["x"]
+            self.n_iter_ = best["iterations"]
+            self.loss_ = float(best["loss"])
+            warnings.warn("Training interrupted by user.")
+            return
         self.n_iter_ = min(result.nit, self.max_iter)
         if result.status != 0:
             warnings.warn(
@@ -496,6 +562,12 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         small = X.shape[0] <= _SMALL_PREDICT  # skip the ~20 us of setting thread limits
         with nullcontext() if small else single_threaded_blas():
             _backprop.predict_into(network.net(), data, work, out)
+        if check_input and not np.isfinite(out).all():
+            raise ValueError(
+                "The network's output overflowed (inf or NaN) for some rows of X: "
+                "their values are too large for this model. Scale X the way the "
+                "training data was scaled."
+            )
         return out
 
     def _is_well_formed(self, X):

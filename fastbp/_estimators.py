@@ -220,6 +220,11 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                     )
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
                 raise ValueError(f"y has classes not in classes_ {self.classes_}: y has {classes}.")
+        if self._label_binarizer.y_type_ != "multilabel-indicator" and len(self.classes_) < 2:
+            raise ValueError(
+                f"{type(self).__name__} needs at least two classes to train, but y "
+                f"has only one class: {self.classes_.tolist()[0]!r}."
+            )
         Y = self._label_binarizer.transform(y)
         return X, Y, y
 
