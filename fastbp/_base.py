@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _backprop
-from ._network import Network, as_kernel_data
+from ._network import Network, as_kernel_data, writable
 from ._optimizers import ADAM, SGD
 from ._threads import single_threaded_blas
 
@@ -66,10 +66,30 @@ def _check_fits_in_memory(units, dtype, solver, batch_rows):
     if available is not None and n_bytes > available:
         raise ValueError(
             f"A network with layer sizes {units} ({n_params:,} parameters) would need "
-            f"about {n_bytes / 2**30:,.1f} GiB of memory to train with solver={solver!r}, "
-            f"but only {available / 2**30:,.1f} GiB is available. Use smaller "
+            f"about {_format_bytes(n_bytes)} of memory to train with solver={solver!r}, "
+            f"but only {_format_bytes(available)} is available. Use smaller "
             "hidden_layer_sizes."
         )
+
+
+def _check_representable(dtype, **arrays):
+    """Refuse arrays whose values overflow when cast to the model's dtype."""
+    largest = np.finfo(dtype).max
+    for name, a in arrays.items():
+        values = a.data if hasattr(a, "tocsr") else a
+        narrowing = values.dtype.kind == "f" and values.dtype.itemsize > np.dtype(dtype).itemsize
+        if narrowing and values.size and np.abs(values).max() > largest:
+            raise ValueError(
+                f"{name} has values too large for {np.dtype(dtype).name}, the dtype of "
+                f"this model (largest finite value {largest:.3g}); scale it."
+            )
+
+
+def _format_bytes(n_bytes):
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n_bytes < 1024 or unit == "GiB":
+            return f"{n_bytes:,.0f} {unit}" if unit == "bytes" else f"{n_bytes:,.1f} {unit}"
+        n_bytes /= 1024
 
 
 class _OptimizerState:
@@ -81,6 +101,10 @@ class _OptimizerState:
         self.t = 0  # Adam's step count
         self.state_1 = np.zeros(n_params, dtype=dtype)  # SGD velocity / Adam first moment
         self.state_2 = np.zeros(n_params if solver == "adam" else 0, dtype=dtype)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.state_1, self.state_2 = writable(self.state_1), writable(self.state_2)
 
 
 class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
@@ -208,6 +232,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         for view, array in zip(views, arrays):
             view[...] = array
 
+    def __setstate__(self, state):
+        super().__setstate__(state)
+        if hasattr(self, "_best_params"):
+            self._best_params = writable(self._best_params)
+
     def __sklearn_is_fitted__(self):
         return hasattr(self, "_network")
 
@@ -254,6 +283,14 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         dtype = X.dtype if first_pass else self._network.dtype
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
+            with np.errstate(over="ignore"):
+                weight_sum = np.sum(sample_weight, dtype=np.float64)
+            if not np.isfinite(weight_sum):
+                raise ValueError(
+                    "The sum of sample_weight overflows; scale the weights down "
+                    "(only their ratios matter)."
+                )
+        _check_representable(dtype, X=X, y=Y)
 
         # one RNG stream per fit; partial_fit keeps drawing from it
         if not incremental or not hasattr(self, "_random_state"):

@@ -207,6 +207,12 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         )
         if y.ndim == 2 and y.shape[1] == 1:
             y = column_or_1d(y, warn=True)
+        if y.ndim == 2 and type_of_target(y) == "multiclass-multioutput":
+            raise ValueError(
+                f"{type(self).__name__} does not support multiclass-multioutput targets "
+                "(2-D y with more than two classes in a column); train one classifier "
+                "per column, e.g. with sklearn.multioutput.MultiOutputClassifier."
+            )
         if not hasattr(self, "classes_") or (not self.warm_start and not incremental):
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_

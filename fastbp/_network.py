@@ -11,6 +11,19 @@ from ._activations import HIDDEN_CODES, OUTPUT_CODES
 _INDEX = np.int64
 
 
+def writable(a, dtype=None):
+    """``a`` itself if it is a writable C-contiguous array, else a copy that is.
+
+    For arrays restored from a pickle: joblib's ``mmap_mode='r'`` loads
+    them as read-only memory maps, which the kernels cannot update and
+    which would give numba a new argument type to compile for.
+    """
+    a = np.asarray(a, dtype=dtype)
+    if a.flags.writeable and a.flags.c_contiguous and type(a) is np.ndarray:
+        return a
+    return np.array(a, order="C")
+
+
 def _readonly(a):
     """A read-only view, so kernels always see the same array type."""
     view = a.view()
@@ -65,11 +78,10 @@ class Network:
 
     def __setstate__(self, state):
         # rebuild the views so that, after unpickling, they share ``params``
-        # again; a parameter vector loaded read-only (joblib memory-maps
-        # arrays) is copied, since the kernels write the parameters
+        # again; arrays loaded read-only (joblib memory-maps them) are copied
         self.__dict__.update(state)
-        if not (self.params.flags.writeable and self.params.flags.c_contiguous):
-            self.params = np.array(self.params, dtype=self.dtype, order="C")
+        for name in ("params", "units", "coef_start", "bias_start"):
+            setattr(self, name, writable(getattr(self, name)))
         self._views()
 
     def __getstate__(self):

@@ -16,12 +16,29 @@ so one thread finishing does not lift the limit under the others.
 import threading
 from contextlib import contextmanager
 
+import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
 _lock = threading.Lock()
 _users = 0
 _controller = None
 _limiter = None
+
+
+def _release_openblas():
+    """Let the calling thread set OpenBLAS's process-wide thread count.
+
+    threadpoolctl 3.8 ignores OpenBLAS limits set from any Python thread
+    but the one that set one first (its "controlling thread", released
+    only by a ``with`` block that ends in the same thread). Fits in
+    threads enter and leave this module's limit from different threads,
+    and ``_lock`` with the user count already decides who changes it, so
+    the control is released around each change.
+    """
+    openblas = getattr(threadpoolctl, "OpenBLASController", None)
+    release = getattr(openblas, "clear_controlling_thread", None)
+    if release is not None:
+        release(force=True)
 
 
 @contextmanager
@@ -32,7 +49,9 @@ def single_threaded_blas():
         if _users == 0:
             if _controller is None:
                 _controller = ThreadpoolController()
+            _release_openblas()
             _limiter = _controller.limit(limits=1, user_api="blas")
+            _release_openblas()
         _users += 1
     try:
         yield
@@ -40,5 +59,7 @@ def single_threaded_blas():
         with _lock:
             _users -= 1
             if _users == 0:
+                _release_openblas()
                 _limiter.restore_original_limits()
+                _release_openblas()
                 _limiter = None
