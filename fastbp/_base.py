@@ -234,7 +234,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 
     def __setstate__(self, state):
         super().__setstate__(state)
-        if hasattr(self, "_best_params"):
+        if getattr(self, "_best_params", None) is not None:
             self._best_params = writable(self._best_params)
 
     def __sklearn_is_fitted__(self):
@@ -291,6 +291,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                     "(only their ratios matter)."
                 )
         _check_representable(dtype, X=X, y=Y)
+        Y = np.ascontiguousarray(Y, dtype=dtype)  # (lets an integer one-hot Y go at once)
 
         # one RNG stream per fit; partial_fit keeps drawing from it
         if not incremental or not hasattr(self, "_random_state"):
@@ -336,7 +337,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             coef[...] = rng.uniform(-bound, bound, coef.shape)
             intercept[...] = rng.uniform(-bound, bound, intercept.shape)
         self._network = network
-        self._best_params = network.params.copy()
+        self._best_params = None  # the best weights of early stopping
         if self.solver in _STOCHASTIC_SOLVERS:
             self.loss_curve_ = []
             self._no_improvement_count = 0
@@ -386,6 +387,8 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         early_stopping = self.early_stopping
         train = None  # all rows
         if early_stopping:
+            if self._best_params is None:
+                self._best_params = network.params.copy()
             train, X_val, y_val, sw_val = self._early_stopping_split(X, Y, y_score, sample_weight)
 
         n_samples = X.shape[0] if train is None else train.shape[0]

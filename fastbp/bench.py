@@ -46,6 +46,10 @@ import json
 import os
 import platform
 import statistics
+import subprocess
+import sys
+import tempfile
+import threading
 import time
 import warnings
 from dataclasses import dataclass
@@ -430,6 +434,223 @@ def run_workload(workload, dtype, repeats, quick, threads, log=print):
     result["ratio_sklearn_to_fastbp"] = result["sklearn"]["ms_per_epoch"] / fastbp_ms
     result["ratio_torch_to_fastbp"] = result["torch"]["ms_per_epoch"] / fastbp_ms if result["torch"] else None
     result["ratio_fastbp_to_floor"] = fastbp_ms / result["gemm_floor"]["ms_per_epoch"]
+    return result
+
+
+# -- the other targets: prediction, threads, compile, memory ----------------
+
+
+def _median_seconds(func, repeats, calls=1):
+    """Median over ``repeats`` of the mean seconds of ``calls`` calls of ``func``."""
+    func()  # warm-up
+    times = []
+    for _ in range(repeats):
+        start = time.perf_counter()
+        for _ in range(calls):
+            func()
+        times.append((time.perf_counter() - start) / calls)
+    return statistics.median(times)
+
+
+def _digits():
+    from sklearn.datasets import load_digits
+
+    X, y = load_digits(return_X_y=True)
+    return X / 16.0, y
+
+
+def measure_predict(repeats):
+    """``predict_proba`` of 1 and of 10,000 rows, fastbp and scikit-learn (W1 models)."""
+    X, y = _digits()
+    X_10k = np.ascontiguousarray(np.resize(X, (10_000, X.shape[1])))
+    params = dict(hidden_layer_sizes=(100,), max_iter=20, random_state=SEED)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        models = {"fastbp": BackpropClassifier(**params).fit(X, y), "sklearn": MLPClassifier(**params).fit(X, y)}
+    result = {}
+    for rows, X_rows, calls in ((1, X[:1].copy(), 2000), (10_000, X_10k, 5)):
+        for name, model in models.items():
+            result[f"{name}_{rows}_rows_us"] = 1e6 * _median_seconds(
+                lambda: model.predict_proba(X_rows), repeats, calls
+            )
+    return result
+
+
+def _two_fits(make, X, y, threaded):
+    models = [make(seed) for seed in (0, 1)]
+    if not threaded:
+        for model in models:
+            model.fit(X, y)
+        return
+    threads = [threading.Thread(target=model.fit, args=(X, y)) for model in models]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+
+
+def measure_threads(repeats, quick):
+    """Throughput of two fits in two Python threads over the same two fits in turn.
+
+    W1's network on digits and W2's on its data; each fit runs a fixed
+    number of epochs (no early stop). > 1: the threads ran side by side.
+    """
+    cases = {"W1": (_digits(), (100,), 200, 20)}
+    if not quick:
+        cases["W2"] = (WORKLOADS["W2"].make(WORKLOADS["W2"].n_samples), (64, 64), 64, 4)
+    result = {}
+    for name, ((X, y), hidden, batch_size, epochs) in cases.items():
+
+        def make(seed, hidden=hidden, batch_size=batch_size, epochs=epochs):
+            return BackpropClassifier(
+                hidden_layer_sizes=hidden,
+                batch_size=batch_size,
+                max_iter=epochs,
+                n_iter_no_change=epochs + 1,
+                random_state=seed,
+            )
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            ratios = []
+            for _ in range(repeats):
+                serial = _median_seconds(lambda: _two_fits(make, X, y, False), 1)
+                threaded = _median_seconds(lambda: _two_fits(make, X, y, True), 1)
+                ratios.append(serial / threaded)
+        result[f"{name}_two_fits_threads_speedup"] = statistics.median(ratios)
+    return result
+
+
+def measure_grid_search(repeats):
+    """GridSearchCV with joblib's threading backend: seconds with n_jobs=1 and 2."""
+    from joblib import parallel_backend
+    from sklearn.model_selection import GridSearchCV
+
+    X, y = _digits()
+    grid = {"alpha": [1e-4, 1e-2], "hidden_layer_sizes": [(64,), (128,)]}
+    estimator = BackpropClassifier(max_iter=20, random_state=SEED)
+    result = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for n_jobs in (1, 2):
+            search = GridSearchCV(estimator, grid, cv=3, n_jobs=n_jobs)
+            with parallel_backend("threading", n_jobs=n_jobs):
+                result[f"n_jobs_{n_jobs}_s"] = _median_seconds(lambda: search.fit(X, y), repeats)
+    result["speedup"] = result["n_jobs_1_s"] / result["n_jobs_2_s"]
+    return result
+
+
+_FIRST_FIT_SCRIPT = """
+import json, time, warnings
+t0 = time.perf_counter()
+import fastbp
+t1 = time.perf_counter()
+from sklearn.datasets import load_digits
+X, y = load_digits(return_X_y=True)
+t2 = time.perf_counter()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    fastbp.BackpropClassifier(max_iter=1, random_state=0).fit(X / 16.0, y)
+t3 = time.perf_counter()
+print(json.dumps({"import_s": t1 - t0, "first_fit_s": t3 - t2}))
+"""
+
+
+def _first_fit_in_new_process(cache_dir):
+    env = dict(os.environ, NUMBA_CACHE_DIR=cache_dir)
+    out = subprocess.run(
+        [sys.executable, "-c", _FIRST_FIT_SCRIPT], env=env, capture_output=True, text=True, check=True
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def measure_compile(quick):
+    """Import and first fit on digits in new processes: empty cache, then warm.
+
+    With ``quick`` only the warm case runs, and its cache is filled by a
+    first process that is not reported.
+    """
+    with tempfile.TemporaryDirectory(prefix="fastbp-bench-cache-") as cache_dir:
+        cold = _first_fit_in_new_process(cache_dir)
+        warm = _first_fit_in_new_process(cache_dir)
+    result = {f"cached_{k}": v for k, v in warm.items()}
+    if not quick:
+        result.update({f"cold_{k}": v for k, v in cold.items()})
+    return result
+
+
+_PEAK_MEMORY_SCRIPT = """
+import json, sys, warnings
+import numpy as np
+engine, X_path, y_path = sys.argv[1:4]
+
+def status_kib(field):
+    with open("/proc/self/status") as f:
+        return next(int(line.split()[1]) for line in f if line.startswith(field + ":"))
+
+X, y = np.load(X_path), np.load(y_path)
+if engine == "fastbp":
+    from fastbp import BackpropClassifier as Estimator
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        Estimator(hidden_layer_sizes=(4,), max_iter=1).fit(X[:300], y[:300])  # load the kernels
+else:
+    from sklearn.neural_network import MLPClassifier as Estimator
+with open("/proc/self/clear_refs", "w") as f:
+    f.write("5")  # peak RSS := current RSS
+before = status_kib("VmRSS")
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    Estimator(hidden_layer_sizes=(256, 128), batch_size=128, max_iter=1, random_state=0).fit(X, y)
+peak = status_kib("VmHWM")
+print(json.dumps({"data_mib": X.nbytes / 2**20, "fit_added_mib": (peak - before) / 1024}))
+"""
+
+
+def measure_peak_memory(dtypes, quick):
+    """Memory a one-epoch W3 fit adds to its process's peak, per engine and dtype.
+
+    Each fit runs in a new process that loads the data from ``.npy`` files,
+    resets the kernel's peak-RSS counter (Linux: ``/proc/self/clear_refs``)
+    and reports the peak RSS after the fit minus the RSS before it. None
+    where ``/proc`` does not offer that.
+    """
+    if not os.access("/proc/self/clear_refs", os.W_OK):
+        return None
+    n_samples = QUICK_MAX_SAMPLES if quick else WORKLOADS["W3"].n_samples
+    X, y = WORKLOADS["W3"].make(n_samples)
+    result = {"n_samples": n_samples}
+    with tempfile.TemporaryDirectory(prefix="fastbp-bench-data-") as tmp:
+        y_path = os.path.join(tmp, "y.npy")
+        np.save(y_path, y)
+        for dtype in dtypes:
+            X_path = os.path.join(tmp, "X.npy")
+            np.save(X_path, np.ascontiguousarray(X, dtype=dtype))
+            for engine in ("fastbp", "sklearn"):
+                out = subprocess.run(
+                    [sys.executable, "-c", _PEAK_MEMORY_SCRIPT, engine, X_path, y_path],
+                    capture_output=True,
+                    text=True,
+                    check=True,
+                )
+                result[f"{engine}_{dtype}"] = json.loads(out.stdout.strip().splitlines()[-1])
+    return result
+
+
+def measure_targets(dtypes, repeats, quick, log=print):
+    """Every measurement outside the per-epoch table (see the module docstring)."""
+    steps = {
+        "predict": lambda: measure_predict(repeats),
+        "threads": lambda: measure_threads(repeats, quick),
+        "grid_search": lambda: measure_grid_search(repeats),
+        "compile": lambda: measure_compile(quick),
+        "peak_memory": lambda: measure_peak_memory(dtypes, quick),
+    }
+    result = {}
+    for name, step in steps.items():
+        log(f"  {name} ...", end="", flush=True)
+        result[name] = step()
+        log(" done")
     return result
 
 
