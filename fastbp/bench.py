@@ -748,6 +748,51 @@ def format_table(report):
     return "\n".join(lines + notes)
 
 
+def format_targets(targets):
+    """The measurements of :func:`measure_targets` as text lines."""
+    lines = []
+    p = targets.get("predict")
+    if p:
+        for rows in (1, 10_000):
+            ours, theirs = p[f"fastbp_{rows}_rows_us"], p[f"sklearn_{rows}_rows_us"]
+            lines.append(
+                f"predict_proba, {rows:,} row(s), W1 model: fastbp {ours:,.1f} us, "
+                f"sklearn {theirs:,.1f} us (skl/fbp {theirs / ours:.2f})"
+            )
+    t = targets.get("threads")
+    if t:
+        lines.append(
+            "two fits in two threads, throughput over the same fits in turn: "
+            + ", ".join(f"{k.split('_')[0]} {v:.2f}x" for k, v in t.items())
+        )
+    g = targets.get("grid_search")
+    if g:
+        lines.append(
+            f"GridSearchCV (4 candidates x 3 folds, digits), threading backend: n_jobs=1 "
+            f"{g['n_jobs_1_s']:.2f} s, n_jobs=2 {g['n_jobs_2_s']:.2f} s ({g['speedup']:.2f}x)"
+        )
+    c = targets.get("compile")
+    if c:
+        for state in ("cold", "cached"):
+            if f"{state}_import_s" in c:
+                what = "empty Numba cache" if state == "cold" else "cached kernels"
+                lines.append(
+                    f"new process, {what}: import fastbp {c[f'{state}_import_s']:.2f} s, "
+                    f"first fit on digits {c[f'{state}_first_fit_s']:.2f} s"
+                )
+    m = targets.get("peak_memory")
+    if m:
+        for key in sorted(k for k in m if k.startswith("fastbp_")):
+            dtype = key.split("_", 1)[1]
+            ours, theirs = m[key], m[f"sklearn_{dtype}"]
+            lines.append(
+                f"peak memory a W3 fit ({m['n_samples']:,} rows, {dtype}, data "
+                f"{ours['data_mib']:.0f} MiB) adds: fastbp {ours['fit_added_mib']:.1f} MiB, "
+                f"sklearn {theirs['fit_added_mib']:.1f} MiB"
+            )
+    return "\n".join(lines)
+
+
 def _parse_list(text, allowed, what):
     items = [s.strip() for s in text.split(",") if s.strip()]
     unknown = [s for s in items if s not in allowed]
@@ -782,6 +827,11 @@ def build_parser():
         "--quick", action="store_true", help=f"at most {QUICK_MAX_SAMPLES} rows per workload: a smoke run"
     )
     parser.add_argument("--blas-threads", type=int, default=1, help="BLAS (and torch) threads (default 1)")
+    parser.add_argument(
+        "--no-targets",
+        action="store_true",
+        help="skip the measurements after the table (prediction, threads, compile, memory)",
+    )
     return parser
 
 
@@ -822,6 +872,9 @@ def main(argv=None):
         # machine otherwise understates it and overstates every fraction
         for dt in args.dtypes:
             peaks[dt].append(blas_peak_gflops(dt, peak_size, peak_budget))
+        if not args.no_targets:
+            print("other targets:")
+            report["targets"] = measure_targets(args.dtypes, repeats, args.quick)
         report["blas_peak_gflops"] = {dt: max(v) for dt, v in peaks.items()}
         report["blas_peak_measurements"] = {"matrix_size": peak_size, "gflops": peaks}
         for r in report["results"]:
@@ -831,6 +884,9 @@ def main(argv=None):
 
     print()
     print(format_table(report))
+    if "targets" in report:
+        print()
+        print(format_targets(report["targets"]))
     if args.json:
         with open(args.json, "w") as f:
             json.dump(report, f, indent=2)
