@@ -35,7 +35,7 @@ from ._activations import (
     add_bias_output_activate_inplace,
     output_delta_loss_into,
 )
-from ._jit import inline_kernel, kernel
+from ._jit import inline_kernel, internal_kernel, kernel
 from ._optimizers import ADAM, adam_step_inplace, sgd_step_inplace, sum_of_squares
 
 
@@ -82,7 +82,7 @@ def csr_rows_transpose_dot_into(sp_data, sp_indices, sp_indptr, rows, start, D, 
                 orow[j] += x * D[r, j]
 
 
-@kernel
+@internal_kernel
 def matmul_into(a, b, out):
     """``out = a @ b`` through BLAS.
 
@@ -114,7 +114,7 @@ def fill_zero(a):
         a[j] = 0
 
 
-@kernel
+@internal_kernel
 def forward_batch_into(net, data, work, rows, start, nb):
     """Forward pass of rows ``rows[start:start + nb]``; returns the input block.
 
@@ -144,7 +144,7 @@ def forward_batch_into(net, data, work, rows, start, nb):
     return xb
 
 
-@kernel
+@internal_kernel
 def batch_loss_grad_into(net, data, work, rows, start, nb):
     """Raw loss and gradient of one batch; returns ``(weighted loss sum, sw sum)``.
 

@@ -24,7 +24,7 @@ from llvmlite import ir
 from numba.core import types
 from numba.extending import intrinsic
 
-from ._jit import inline_kernel, kernel
+from ._jit import inline_kernel, internal_kernel
 
 LOG2E = 1.4426950408889634073599
 # ln 2 split in two so that k * LN2_HI is exact for |k| < 2**11
@@ -69,7 +69,7 @@ def _pow2(k):
     return _float64_from_bits((k + 1023) << 52)
 
 
-@kernel
+@internal_kernel
 def exp(x):
     """``e ** x`` in float64; overflows to inf, underflows to 0, keeps NaN."""
     # clamp so that k stays a small integer; written so NaN passes
@@ -107,7 +107,7 @@ def exp(x):
     return np.inf if x > 709.782712893384 else result  # ln(largest double)
 
 
-@kernel
+@internal_kernel
 def tanh(x):
     """Hyperbolic tangent in float64, saturating to +-1, keeping NaN."""
     ax = abs(x)
@@ -123,7 +123,7 @@ def tanh(x):
     return x + ratio if small else ratio
 
 
-@kernel
+@internal_kernel
 def logistic(x):
     """``1 / (1 + e^-x)`` in float64 without overflow: exp is taken of -|x|."""
     e = exp(-abs(x))

@@ -23,8 +23,23 @@ def kernel(func):
     return _compile(func)
 
 
+def internal_kernel(func):
+    """Like :func:`kernel`, for kernels that only other kernels call.
+
+    Numba then builds no CPython wrapper (the code that unboxes every
+    argument from Python objects), which for ``net``/``data``/``work``
+    tuples of a dozen arrays is a large function to optimise and emit.
+    """
+    return _compile(func, no_cpython_wrapper=True)
+
+
 def _compile(func, **extra):
-    options = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", **extra)
+    # ``no_cfunc_wrapper``: numba otherwise also emits a C-callable wrapper
+    # per function, used only when a kernel is passed around as a
+    # first-class function, which fastbp never does. Together with
+    # ``internal_kernel`` this cut the cold first fit by ~1.8 s of CPU
+    # (12.8-13.1 -> 10.9-11.1 s).
+    options = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", no_cfunc_wrapper=True, **extra)
     try:
         return numba.njit(cache=True, **options)(func)
     except RuntimeError:  # numba found no writable cache location

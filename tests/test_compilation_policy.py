@@ -48,6 +48,7 @@ def test_kernel_options(name, dispatcher):
     assert options["nogil"] is True
     assert options["fastmath"] == _jit.FASTMATH
     assert options["error_model"] == "numpy"
+    assert options["no_cfunc_wrapper"] is True
     assert dispatcher._cache is not None and type(dispatcher._cache).__name__ == "FunctionCache", name
 
 

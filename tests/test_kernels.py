@@ -8,11 +8,13 @@ number of samples. The reference always computes in float64 from the very
 same (dtype-rounded) parameters and data the kernels see.
 """
 
+import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from fastbp import _backprop
+from fastbp._jit import FASTMATH
 from fastbp._network import Network, as_kernel_data
 from fastbp._optimizers import ADAM, SGD
 
@@ -126,6 +128,14 @@ def assert_close(actual, desired, dtype, what):
 # -- batch_loss_grad_into -------------------------------------------------------------
 
 
+# batch_loss_grad_into is callable from kernels only (no CPython wrapper);
+# this one calls it from Python. Not cached, like tests/test_elementary.py's
+# kernel: a cached test kernel would not notice a changed fastbp kernel.
+@numba.njit(fastmath=FASTMATH, error_model="numpy")
+def _batch_loss_grad_into(net, data, work, rows, start, nb):
+    return _backprop.batch_loss_grad_into(net, data, work, rows, start, nb)
+
+
 @SPARSE
 @WEIGHTED
 @DTYPES
@@ -143,7 +153,7 @@ def test_batch_loss_grad_into(hidden, activation, out, dtype, weighted, sparse):
     for start in range(0, N_SAMPLES, BATCH_SIZE):
         nb = min(BATCH_SIZE, N_SAMPLES - start)
         work[4][...] = np.nan  # every entry must be written
-        loss, sw_sum = _backprop.batch_loss_grad_into(p.network.net(), data, work, rows, start, nb)
+        loss, sw_sum = _batch_loss_grad_into(p.network.net(), data, work, rows, start, nb)
 
         batch = rows[start : start + nb]
         ref_loss, ref_sw_sum, coef_grads, intercept_grads = ref.raw_loss_grad(
