@@ -102,6 +102,18 @@ def test_peer_comparison_quick_run(tmp_path):
             assert math.isfinite(r[engine]["loss"])
         assert r["ratio_sklearn_to_fastbp"] > 0 and r["ratio_fastbp_to_floor"] > 0
 
+    # the measurements after the table; --quick skips only the cold compile
+    targets = report["targets"]
+    assert "two fits in two threads" in result.stdout and "GridSearchCV" in result.stdout
+    assert all(v > 0 for v in targets["predict"].values()) and len(targets["predict"]) == 4
+    assert targets["threads"]["W1_two_fits_threads_speedup"] > 0
+    assert targets["grid_search"]["speedup"] > 0
+    assert set(targets["compile"]) == {"cached_import_s", "cached_first_fit_s"}
+    memory = targets["peak_memory"]
+    if memory is not None:  # None where /proc/self/clear_refs is not writable
+        for key in ("fastbp_float64", "sklearn_float64", "fastbp_float32", "sklearn_float32"):
+            assert memory[key]["data_mib"] > 0 and memory[key]["fit_added_mib"] >= 0
+
 
 # -- the smoke run (executed in a subprocess by the test above) -------------
 
