@@ -598,7 +598,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             X = X.tocsr()
         data = as_kernel_data(X, dtype=network.dtype, n_outputs=self.n_outputs_)
         out = np.empty((X.shape[0], self.n_outputs_), dtype=network.dtype)
-        work = network.workspace(max(1, min(_PREDICT_CHUNK, X.shape[0])), data[4])
+        work = network.workspace(max(1, min(_PREDICT_CHUNK, X.shape[0])), data[4], gradient=False)
         small = X.shape[0] <= _SMALL_PREDICT  # skip the ~20 us of setting thread limits
         with nullcontext() if small else single_threaded_blas():
             _backprop.predict_into(network.net(), data, work, out)
