@@ -32,6 +32,15 @@ libraries follow the same trajectory, so it matches. BLAS runs on
 ``--blas-threads`` threads (default 1) for every engine, set with
 threadpoolctl and ``torch.set_num_threads``.
 
+After the table (unless ``--no-targets``) it measures the rest of what
+fastbp promises: ``predict_proba`` of 1 and of 10,000 rows next to
+scikit-learn; W1 epochs with tanh and logistic against relu; two fits in
+two Python threads against the same fits in turn; ``GridSearchCV`` with
+joblib's threading backend at ``n_jobs=1`` and ``2``; import and first fit
+in new processes with an empty and a warm Numba cache (``--quick``: warm
+only); and the peak memory a one-epoch W3 fit adds, fastbp against
+scikit-learn, each in a new process.
+
 Examples
 --------
 ::
@@ -525,6 +534,27 @@ def measure_threads(repeats, quick):
     return result
 
 
+def measure_activations(repeats):
+    """Seconds per epoch of W1's network with each hidden activation, float64 and float32.
+
+    A fit of 20 epochs per timing, divided by 20; the ratio to relu is
+    what tanh's and logistic's exp costs.
+    """
+    X, y = _digits()
+    result = {}
+    for dtype in ("float64", "float32"):
+        Xd = X.astype(dtype)
+        for activation in ("relu", "tanh", "logistic"):
+            model = BackpropClassifier(
+                hidden_layer_sizes=(100,), activation=activation, max_iter=20, n_iter_no_change=21, random_state=SEED
+            )
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                seconds = _median_seconds(lambda: model.fit(Xd, y), repeats)
+            result[f"{activation}_{dtype}_ms"] = 1e3 * seconds / 20
+    return result
+
+
 def measure_grid_search(repeats):
     """GridSearchCV with joblib's threading backend: seconds with n_jobs=1 and 2."""
     from joblib import parallel_backend
@@ -645,6 +675,7 @@ def measure_targets(dtypes, repeats, quick, log=print):
     """Every measurement outside the per-epoch table (see the module docstring)."""
     steps = {
         "predict": lambda: measure_predict(repeats),
+        "activations": lambda: measure_activations(repeats),
         "threads": lambda: measure_threads(repeats, quick),
         "grid_search": lambda: measure_grid_search(repeats),
         "compile": lambda: measure_compile(quick),
@@ -762,6 +793,17 @@ def format_targets(targets):
             lines.append(
                 f"predict_proba, {rows:,} row(s), W1 model: fastbp {ours:,.1f} us, "
                 f"sklearn {theirs:,.1f} us (skl/fbp {theirs / ours:.2f})"
+            )
+    a = targets.get("activations")
+    if a:
+        for dtype in ("float64", "float32"):
+            relu = a[f"relu_{dtype}_ms"]
+            lines.append(
+                f"W1 epoch by hidden activation, {dtype}: relu {relu:.2f} ms, "
+                + ", ".join(
+                    f"{name} {a[f'{name}_{dtype}_ms']:.2f} ms ({a[f'{name}_{dtype}_ms'] / relu:.2f}x)"
+                    for name in ("tanh", "logistic")
+                )
             )
     t = targets.get("threads")
     if t:
