@@ -23,7 +23,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _backprop
-from ._network import Network, as_kernel_data, writable
+from ._network import Network, as_kernel_data, n_parameters, workspace_nbytes, writable
 from ._optimizers import ADAM, SGD
 from ._threads import single_threaded_blas
 
@@ -51,7 +51,7 @@ def _available_memory():
 def _check_fits_in_memory(units, dtype, solver, batch_rows):
     """Refuse, before allocating anything, a network that cannot fit in memory."""
     units = [int(u) for u in units]
-    n_params = sum(a * b + b for a, b in zip(units[:-1], units[1:]))
+    n_params = n_parameters(units)
     itemsize = np.dtype(dtype).itemsize
     if solver == "lbfgs":
         # parameters, best/initial copies, gradient; scipy keeps ~2 x 10
@@ -60,8 +60,8 @@ def _check_fits_in_memory(units, dtype, solver, batch_rows):
     else:
         # parameters, best copy, restore copy, gradient, 1-2 moment vectors
         n_bytes = n_params * (6 if solver == "adam" else 5) * itemsize
-    rows = max(batch_rows, _PREDICT_CHUNK)
-    n_bytes += rows * (units[0] + 2 * sum(units[1:])) * itemsize  # activations, deltas
+    # activations and deltas of a training batch or a prediction chunk
+    n_bytes += workspace_nbytes(units, dtype, max(batch_rows, _PREDICT_CHUNK), gradient=False)
     available = _available_memory()
     if available is not None and n_bytes > available:
         raise ValueError(

@@ -13,17 +13,44 @@ from ._activations import HIDDEN_CODES, OUTPUT_CODES
 _INDEX = np.int64
 
 
-def writable(a, dtype=None):
+def writable(a):
     """``a`` itself if it is a writable C-contiguous array, else a copy that is.
 
     For arrays restored from a pickle: joblib's ``mmap_mode='r'`` loads
     them as read-only memory maps, which the kernels cannot update and
     which would give numba a new argument type to compile for.
     """
-    a = np.asarray(a, dtype=dtype)
+    a = np.asarray(a)
     if a.flags.writeable and a.flags.c_contiguous and type(a) is np.ndarray:
         return a
     return np.array(a, order="C")
+
+
+def n_parameters(units):
+    """Weights and biases of a network with layer sizes ``units``."""
+    return sum(fan_in * fan_out + fan_out for fan_in, fan_out in zip(units[:-1], units[1:]))
+
+
+def _block_offsets(units, batch_size):
+    """Where each layer's block starts in the activation and delta buffers.
+
+    Layer k's block (``batch_size * units[k]`` values) follows those of
+    layers 1..k-1; the input layer has its own buffer. Python ints: this
+    runs for every prediction.
+    """
+    offsets = [0, 0]
+    for width in units[1:]:
+        offsets.append(offsets[-1] + batch_size * width)
+    return offsets
+
+
+def workspace_nbytes(units, dtype, batch_size, gradient=True):
+    """Bytes of :meth:`Network.workspace` for dense input, before building it."""
+    units = [int(u) for u in units]
+    n_values = batch_size * units[0] + 2 * _block_offsets(units, batch_size)[-1]
+    if gradient:
+        n_values += n_parameters(units)
+    return n_values * np.dtype(dtype).itemsize
 
 
 def _readonly(a):
@@ -114,11 +141,7 @@ class Network:
 
         ``gradient=False`` (prediction) leaves the gradient buffer empty.
         """
-        # block k starts after the blocks of layers 1..k-1 (layer 0, the
-        # input, has its own buffer); Python ints: this runs per predict call
-        offsets = [0, 0]
-        for width in self.units.tolist()[1:]:
-            offsets.append(offsets[-1] + batch_size * width)
+        offsets = _block_offsets(self.units.tolist(), batch_size)
         n_input = 0 if sparse_input else batch_size * int(self.units[0])
         return (
             np.empty(n_input, dtype=self.dtype),

@@ -209,7 +209,7 @@ def fit_epochs(n_samples):
     return max(2, min(20, 200_000 // n_samples))
 
 
-def estimator_engine(estimator, X, y, classes):
+def estimator_engine(estimator, X, y):
     """fastbp or scikit-learn: a ``fit`` of a few epochs, timed per epoch.
 
     ``fit`` is how models are trained: input validation and set-up happen
@@ -401,10 +401,8 @@ def run_workload(workload, dtype, repeats, quick, threads, log=print):
     params = _sklearn_params(workload)
     if workload.task == "regression":
         y = y.astype(dtype)
-        classes = None
         ours, theirs = BackpropRegressor(**params), MLPRegressor(**params)
     else:
-        classes = np.unique(y)
         ours, theirs = BackpropClassifier(**params), MLPClassifier(**params)
     units = layer_units(workload)
     n_samples = X.shape[0]
@@ -426,8 +424,8 @@ def run_workload(workload, dtype, repeats, quick, threads, log=print):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         engines = {
-            "fastbp": estimator_engine(ours, X, y, classes),
-            "sklearn": estimator_engine(theirs, X, y, classes),
+            "fastbp": estimator_engine(ours, X, y),
+            "sklearn": estimator_engine(theirs, X, y),
             "torch": torch_engine(workload, X, y, threads),
             "gemm_floor": gemm_floor_engine(units, X, workload.batch_size),
         }
@@ -449,28 +447,29 @@ def run_workload(workload, dtype, repeats, quick, threads, log=print):
 # -- the other targets: prediction, threads, compile, memory ----------------
 
 
+def _seconds(func, calls=1):
+    """Mean seconds of ``calls`` calls of ``func``."""
+    start = time.perf_counter()
+    for _ in range(calls):
+        func()
+    return (time.perf_counter() - start) / calls
+
+
 def _median_seconds(func, repeats, calls=1):
-    """Median over ``repeats`` of the mean seconds of ``calls`` calls of ``func``."""
-    func()  # warm-up
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        for _ in range(calls):
-            func()
-        times.append((time.perf_counter() - start) / calls)
-    return statistics.median(times)
+    """Median over ``repeats`` of :func:`_seconds`, after one warm-up call."""
+    func()
+    return statistics.median(_seconds(func, calls) for _ in range(repeats))
 
 
-def _digits():
-    from sklearn.datasets import load_digits
-
-    X, y = load_digits(return_X_y=True)
-    return X / 16.0, y
+def _full_data(name):
+    """``(X, y)`` of workload ``name`` at its full size."""
+    workload = WORKLOADS[name]
+    return workload.make(workload.n_samples)
 
 
 def measure_predict(repeats):
     """``predict_proba`` of 1 and of 10,000 rows, fastbp and scikit-learn (W1 models)."""
-    X, y = _digits()
+    X, y = _full_data("W1")
     X_10k = np.ascontiguousarray(np.resize(X, (10_000, X.shape[1])))
     params = dict(hidden_layer_sizes=(100,), max_iter=20, random_state=SEED)
     with warnings.catch_warnings():
@@ -506,11 +505,11 @@ def measure_threads(repeats, quick):
     threads ran side by side. The shorter the fit, the more its validation
     and set-up, which hold the GIL, weigh.
     """
-    digits = _digits()
+    digits = _full_data("W1")
     cases = {"W1 20 epochs": (digits, (100,), 200, 20)}
     if not quick:
         cases["W1 100 epochs"] = (digits, (100,), 200, 100)
-        cases["W2 4 epochs"] = (WORKLOADS["W2"].make(WORKLOADS["W2"].n_samples), (64, 64), 64, 4)
+        cases["W2 4 epochs"] = (_full_data("W2"), (64, 64), 64, 4)
     result = {}
     for name, ((X, y), hidden, batch_size, epochs) in cases.items():
 
@@ -525,10 +524,11 @@ def measure_threads(repeats, quick):
 
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
+            make(0).fit(X, y)  # warm-up: loads the kernels (and caches) once
             ratios = []
             for _ in range(repeats):
-                serial = _median_seconds(lambda: _two_fits(make, X, y, False), 1)
-                threaded = _median_seconds(lambda: _two_fits(make, X, y, True), 1)
+                serial = _seconds(lambda: _two_fits(make, X, y, False))
+                threaded = _seconds(lambda: _two_fits(make, X, y, True))
                 ratios.append(serial / threaded)
         result[name] = statistics.median(ratios)
     return result
@@ -540,7 +540,7 @@ def measure_activations(repeats):
     A fit of 20 epochs per timing, divided by 20; the ratio to relu is
     what tanh's and logistic's exp costs.
     """
-    X, y = _digits()
+    X, y = _full_data("W1")
     result = {}
     for dtype in ("float64", "float32"):
         Xd = X.astype(dtype)
@@ -560,7 +560,7 @@ def measure_grid_search(repeats):
     from joblib import parallel_backend
     from sklearn.model_selection import GridSearchCV
 
-    X, y = _digits()
+    X, y = _full_data("W1")
     grid = {"alpha": [1e-4, 1e-2], "hidden_layer_sizes": [(64,), (128,)]}
     estimator = BackpropClassifier(max_iter=20, random_state=SEED)
     result = {}

@@ -511,6 +511,19 @@ def test_huge_network_is_refused_before_allocating(kind, method, solver):
     assert peak < 10 * 2**20  # nothing of the ~8 TB was allocated
 
 
+@pytest.mark.parametrize("gradient", [True, False])
+@pytest.mark.parametrize("hidden", [(), (7,), (5, 3)])
+def test_workspace_size_estimate_matches_the_workspace(hidden, gradient):
+    # the memory check sizes workspaces before any exists; it must agree with them
+    from fastbp._network import Network, workspace_nbytes
+
+    units = [6, *hidden, 2]
+    network = Network(units, "relu", "identity", np.float32)
+    work = network.workspace(11, False, gradient=gradient)
+    buffers = (work[0], work[1], work[2], work[4])  # work[3] holds the offsets
+    assert workspace_nbytes(units, np.float32, 11, gradient=gradient) == sum(b.nbytes for b in buffers)
+
+
 @pytest.mark.parametrize("method", TRAIN)
 @pytest.mark.parametrize("kind", BOTH)
 def test_memory_check_uses_available_memory(kind, method, monkeypatch):

@@ -490,6 +490,18 @@ SOLVER_PARAMS = {
 }
 
 
+def _warm_starting(Estimator, solver, early_stopping):
+    """A small warm-starting estimator that continues where it stopped."""
+    return Estimator(
+        hidden_layer_sizes=(8,),
+        max_iter=3,
+        warm_start=True,
+        early_stopping=early_stopping,
+        random_state=0,
+        **SOLVER_PARAMS[solver],
+    )
+
+
 @pytest.mark.parametrize("fmt", ["pickle", "joblib"])
 @pytest.mark.parametrize("early_stopping", [False, True])
 @pytest.mark.parametrize("solver", list(SOLVER_PARAMS))
@@ -499,14 +511,7 @@ def test_warm_start_continues_identically_after_a_round_trip(
 ):
     X, y, target = _make_data()
     yy = y if Estimator is BackpropClassifier else target
-    est = Estimator(
-        hidden_layer_sizes=(8,),
-        max_iter=3,
-        warm_start=True,
-        early_stopping=early_stopping,
-        random_state=0,
-        **SOLVER_PARAMS[solver],
-    ).fit(X, yy)
+    est = _warm_starting(Estimator, solver, early_stopping).fit(X, yy)
     loaded = _round_trip(est, fmt, tmp_path)
     est.fit(X, yy)
     loaded.fit(X, yy)
@@ -579,14 +584,7 @@ def test_mmap_loaded_model_continues_training(Estimator, solver, how, tmp_path):
     classes = np.unique(y) if Estimator is BackpropClassifier else None
     yy = y if Estimator is BackpropClassifier else target
     early_stopping = how == "warm_start_fit_early_stopping"
-    est = Estimator(
-        hidden_layer_sizes=(8,),
-        max_iter=3,
-        warm_start=True,
-        early_stopping=early_stopping,
-        random_state=0,
-        **SOLVER_PARAMS[solver],
-    )
+    est = _warm_starting(Estimator, solver, early_stopping)
     if early_stopping:  # partial_fit refuses early stopping
         est.fit(X, yy)
     else:
