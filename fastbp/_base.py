@@ -27,10 +27,19 @@ from ._network import Network, as_kernel_data, n_parameters, workspace_nbytes, w
 from ._optimizers import ADAM, SGD
 from ._threads import single_threaded_blas
 
+# where the documentation is published (also ``[project.urls]`` in
+# pyproject.toml); the notebook repr links each estimator's API page there
+DOCS_URL = "https://fastbp.readthedocs.io/en/latest/"
+
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
 _PREDICT_CHUNK = 512  # rows per chunk of the forward pass in predict
 _SMALL_PREDICT = 64  # up to this many rows BLAS stays single-threaded by itself
+# scikit-learn's words, which users' code and tests match on
+_NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large "
+    "values and need to be preprocessed."
+)
 
 
 def _available_memory():
@@ -92,6 +101,56 @@ def _format_bytes(n_bytes):
         n_bytes /= 1024
 
 
+def _are_views_of(arrays, views):
+    """Whether the list ``arrays`` holds exactly the arrays ``views``."""
+    return (
+        isinstance(arrays, list) and len(arrays) == len(views) and all(a is v for a, v in zip(arrays, views))
+    )
+
+
+def _check_assigned_layers(coefs, intercepts):
+    """``coefs_``/``intercepts_`` assigned by a user, as float arrays that chain.
+
+    Layer sizes are read off the shapes: ``coefs[i]`` is (fan_in, fan_out)
+    and ``intercepts[i]`` (fan_out,), each fan_out the next fan_in.
+    """
+    for name, layers in (("coefs_", coefs), ("intercepts_", intercepts)):
+        if layers is None:
+            raise ValueError(
+                f"{name} is not set: assign both coefs_ and intercepts_ (lists of "
+                "arrays, one per layer) before training from custom weights."
+            )
+        if not isinstance(layers, (list, tuple)) or len(layers) == 0:
+            raise ValueError(f"{name} must be a non-empty list of arrays, one per layer; got {layers!r}.")
+    if len(coefs) != len(intercepts):
+        raise ValueError(
+            f"coefs_ and intercepts_ must have one array per layer each; got {len(coefs)} "
+            f"and {len(intercepts)}."
+        )
+    arrays = {}
+    for name, layers, ndim in (("coefs_", coefs, 2), ("intercepts_", intercepts, 1)):
+        arrays[name] = []
+        for i, layer in enumerate(layers):
+            a = np.asarray(layer)
+            if a.ndim != ndim or a.dtype.kind not in "fiu" or a.size == 0:
+                raise ValueError(
+                    f"{name}[{i}] must be a non-empty {ndim}-D array of numbers; got {layer!r}."
+                )
+            if not np.isfinite(a).all():
+                raise ValueError(f"{name}[{i}] contains NaN or infinity.")
+            arrays[name].append(a)
+    coefs, intercepts = arrays["coefs_"], arrays["intercepts_"]
+    for i, (coef, intercept) in enumerate(zip(coefs, intercepts)):
+        if intercept.shape != (coef.shape[1],) or (i and coef.shape[0] != coefs[i - 1].shape[1]):
+            raise ValueError(
+                "coefs_ and intercepts_ do not chain into a network: coefs_[i] must have shape "
+                "(fan_in, fan_out) with fan_in the previous fan_out, and intercepts_[i] shape "
+                f"(fan_out,); got coefs_ shapes {[c.shape for c in coefs]} and intercepts_ "
+                f"shapes {[b.shape for b in intercepts]}."
+            )
+    return coefs, intercepts
+
+
 class _OptimizerState:
     """Optimizer state that outlives one ``fit`` call (for partial_fit)."""
 
@@ -109,6 +168,11 @@ class _OptimizerState:
 
 class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     """Base class of fastbp's estimators; use a subclass."""
+
+    # the "?" link of the notebook/HTML repr (scikit-learn fills in
+    # estimator_module, "fastbp", and estimator_name)
+    _doc_link_module = "fastbp"
+    _doc_link_template = DOCS_URL + "api/generated/{estimator_module}.{estimator_name}.html"
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
@@ -204,36 +268,62 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         """Validation score for early stopping (no input validation)."""
 
     # -- fitted parameters: views into the flat parameter vector ---------
+    #
+    # ``coefs_`` and ``intercepts_`` are plain lists of views into the
+    # network's one parameter vector. A user may assign whole lists or
+    # single items (scikit-learn's tests and custom initialisations do, on
+    # fitted and unfitted models); such arrays are not views, and
+    # ``_synced_network`` copies them into a network before the next
+    # training step or prediction.
 
-    @property
-    def coefs_(self):
-        """list of ndarray: ``coefs_[i]`` has shape ``(fan_in, fan_out)`` of layer i."""
-        return self._network.coefs
+    def _set_network(self, network):
+        self._network = network
+        self.coefs_ = list(network.coefs)
+        self.intercepts_ = list(network.intercepts)
 
-    @coefs_.setter
-    def coefs_(self, coefs):
-        self._assign_layers(self._network.coefs, coefs, "coefs_")
-
-    @property
-    def intercepts_(self):
-        """list of ndarray: ``intercepts_[i]`` has shape ``(fan_out,)`` of layer i."""
-        return self._network.intercepts
-
-    @intercepts_.setter
-    def intercepts_(self, intercepts):
-        self._assign_layers(self._network.intercepts, intercepts, "intercepts_")
-
-    @staticmethod
-    def _assign_layers(views, arrays, name):
-        if len(arrays) != len(views) or any(np.shape(a) != v.shape for a, v in zip(arrays, views)):
-            raise ValueError(
-                f"{name} must have shapes {[v.shape for v in views]}, got {[np.shape(a) for a in arrays]}."
-            )
-        for view, array in zip(views, arrays):
+    def _synced_network(self):
+        """The network holding ``coefs_``/``intercepts_``, rebuilt if they were assigned."""
+        network = getattr(self, "_network", None)
+        coefs = getattr(self, "coefs_", None)
+        intercepts = getattr(self, "intercepts_", None)
+        if network is not None and _are_views_of(coefs, network.coefs) and _are_views_of(
+            intercepts, network.intercepts
+        ):
+            return network
+        coefs, intercepts = _check_assigned_layers(coefs, intercepts)
+        if network is not None:
+            dtype = network.dtype
+        else:
+            all_float32 = all(a.dtype == np.float32 for a in coefs + intercepts)
+            dtype = np.float32 if all_float32 else np.float64
+        units = [coefs[0].shape[0], *(c.shape[1] for c in coefs)]
+        out_activation = getattr(self, "out_activation_", None) or self._output_activation()
+        rebuilt = Network(units, self.activation, out_activation, dtype)
+        for view, array in zip(rebuilt.coefs + rebuilt.intercepts, coefs + intercepts):
             view[...] = array
+        if network is None or network.n_params != rebuilt.n_params:
+            # optimizer moments and the early-stopping copy no longer fit
+            self.__dict__.pop("_optimizer", None)
+            self._best_params = None
+        self._set_network(rebuilt)
+        return rebuilt
+
+    def __getstate__(self):
+        state = dict(super().__getstate__())  # (Python 3.11+ returns __dict__ itself)
+        network = state.get("_network")
+        # the layer views are rebuilt on loading; user-assigned arrays stay
+        if network is not None and _are_views_of(state.get("coefs_"), network.coefs):
+            del state["coefs_"]
+        if network is not None and _are_views_of(state.get("intercepts_"), network.intercepts):
+            del state["intercepts_"]
+        return state
 
     def __setstate__(self, state):
         super().__setstate__(state)
+        network = getattr(self, "_network", None)
+        if network is not None:
+            self.__dict__.setdefault("coefs_", list(network.coefs))
+            self.__dict__.setdefault("intercepts_", list(network.intercepts))
         if getattr(self, "_best_params", None) is not None:
             self._best_params = writable(self._best_params)
 
@@ -276,11 +366,23 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 
     def _fit(self, X, y, sample_weight, incremental):
         hidden = self._hidden_sizes()
-        first_pass = not hasattr(self, "_network") or (not self.warm_start and not incremental)
-        X, Y, y_score = self._validate_input(X, y, incremental, reset=first_pass)
+        first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
+        # (weights assigned to an unfitted model come without n_features_in_)
+        reset = first_pass or not hasattr(self, "n_features_in_")
+        X, Y, y_score = self._validate_input(X, y, incremental, reset=reset)
         if hasattr(X, "tocsr"):
             X = X.tocsr()
-        dtype = X.dtype if first_pass else self._network.dtype
+        units = [X.shape[1], *hidden, Y.shape[1]]
+        if not first_pass:
+            # continue from the current weights, which a user may have assigned
+            network = self._synced_network()
+            if not network.same_architecture(units, self.activation, self._output_activation()):
+                raise ValueError(
+                    "warm_start and partial_fit need the same architecture as the fitted "
+                    f"model: layer sizes {network.units.tolist()} with activation "
+                    f"{network.activation!r}, got {units} with {self.activation!r}."
+                )
+        dtype = X.dtype if first_pass else network.dtype
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
             with np.errstate(over="ignore"):
@@ -297,16 +399,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if not incremental or not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
 
-        units = [X.shape[1], *hidden, Y.shape[1]]
         if first_pass:
             _check_fits_in_memory(units, dtype, self.solver, self._batch_rows(X.shape[0]))
             self._initialize(units, dtype)
-        elif not self._network.same_architecture(units, self.activation, self._output_activation()):
-            raise ValueError(
-                "warm_start and partial_fit need the same architecture as the fitted "
-                f"model: layer sizes {self._network.units.tolist()} with activation "
-                f"{self._network.activation!r}, got {units} with {self.activation!r}."
-            )
+        else:
+            self._init_bookkeeping(only_missing=True)  # weights assigned to an unfitted model
 
         with single_threaded_blas():
             if self.solver in _STOCHASTIC_SOLVERS:
@@ -321,34 +418,40 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             return min(_LBFGS_CHUNK, n_samples)
         return min(200 if self.batch_size == "auto" else self.batch_size, n_samples)
 
-    def _initialize(self, units, dtype):
-        self.n_iter_ = 0
-        self.t_ = 0
-        self.n_outputs_ = units[-1]
-        self.n_layers_ = len(units)
-        self.out_activation_ = self._output_activation()
-        network = Network(units, self.activation, self.out_activation_, dtype)
+    def _new_network(self, units, dtype, rng):
+        network = Network(units, self.activation, self._output_activation(), dtype)
         # Glorot-uniform initialisation, drawn layer by layer (coefficients,
         # then intercepts) in float64 and cast, like scikit-learn's
         factor = 2.0 if self.activation == "logistic" else 6.0
-        rng = self._random_state
         for coef, intercept in zip(network.coefs, network.intercepts):
             bound = np.sqrt(factor / (coef.shape[0] + coef.shape[1]))
             coef[...] = rng.uniform(-bound, bound, coef.shape)
             intercept[...] = rng.uniform(-bound, bound, intercept.shape)
-        self._network = network
+        return network
+
+    def _initialize(self, units, dtype):
+        self._set_network(self._new_network(units, dtype, self._random_state))
         self._best_params = None  # the best weights of early stopping
+        self._init_bookkeeping(only_missing=False)
+
+    def _init_bookkeeping(self, only_missing):
+        """Fitted attributes of a fresh fit; ``only_missing`` keeps those already set."""
+        network = self._network
+        self.n_outputs_ = int(network.units[-1])
+        self.n_layers_ = len(network.units)
+        self.out_activation_ = network.out_activation
+        initial = {"n_iter_": 0, "t_": 0}
         if self.solver in _STOCHASTIC_SOLVERS:
-            self.loss_curve_ = []
-            self._no_improvement_count = 0
+            initial.update(loss_curve_=[], _no_improvement_count=0)
             if self.early_stopping:
-                self.validation_scores_ = []
-                self.best_validation_score_ = -np.inf
-                self.best_loss_ = None
+                initial.update(validation_scores_=[], best_validation_score_=-np.inf, best_loss_=None)
             else:
-                self.best_loss_ = np.inf
-                self.validation_scores_ = None
-                self.best_validation_score_ = None
+                initial.update(best_loss_=np.inf, validation_scores_=None, best_validation_score_=None)
+        for name, value in initial.items():
+            if not (only_missing and hasattr(self, name)):
+                setattr(self, name, value)
+        if not hasattr(self, "_best_params"):
+            self._best_params = None
 
     def _early_stopping_split(self, X, Y, y_score, sample_weight):
         """Training rows and validation data; consumes the RNG as scikit-learn does.
@@ -358,11 +461,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         """
         stratify = None
         if hasattr(self, "classes_") and self.n_outputs_ == 1:
-            stratify = Y[:, 0]
-        elif hasattr(self, "classes_") and self.out_activation_ == "softmax":
-            # scikit-learn stratifies only binary targets; fastbp also
-            # stratifies multiclass targets (still not multilabel ones)
-            stratify = Y.argmax(axis=1)
+            # binary (and one-class) targets only, as scikit-learn; its
+            # boolean (n, 1) target names the classes 'True'/'False' in
+            # train_test_split's errors and orders them as 0/1
+            stratify = Y[:, :1].astype(bool)
         train, val = train_test_split(
             np.arange(X.shape[0]),
             random_state=self._random_state,
@@ -432,8 +534,9 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 rows = sample_idx if train is None else train[sample_idx]
                 last_finite[...] = network.params
                 loss_sum, opt.t = _backprop.run_epoch(net, data, work, optimizer, rows, batch_size)
-                if not (np.isfinite(loss_sum) and np.isfinite(network.params).all()):
-                    self._diverged(last_finite, self.n_iter_ + 1)
+                diverged = not (np.isfinite(loss_sum) and np.isfinite(network.params).all())
+                if diverged and not early_stopping:
+                    self._diverged(last_finite, self.n_iter_ + 1, data, X.shape[0])
 
                 self.n_iter_ += 1
                 self.loss_ = loss_sum / n_samples
@@ -444,6 +547,17 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 
                 if early_stopping:
                     self._update_validation(X_val, y_val, sw_val)
+                    if diverged:
+                        # keep the epoch's NaN score on record, then stop and
+                        # restore the best epoch (scikit-learn trains on, on
+                        # NaN weights, to max_iter)
+                        del self._optimizer  # its moments may be non-finite
+                        warnings.warn(
+                            f"{_NON_FINITE} Training stopped in epoch {self.n_iter_}; the "
+                            "weights of the best validation epoch are kept.",
+                            ConvergenceWarning,
+                        )
+                        break
                 else:
                     self._update_training_loss()
 
@@ -477,17 +591,38 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if early_stopping:
             network.params[...] = self._best_params
 
-    def _diverged(self, last_finite, epoch):
-        """Restore the weights from before ``epoch`` and raise."""
+    def _diverged(self, last_finite, epoch, data, n_samples):
+        """Restore the weights from before ``epoch`` and raise, naming the likely cause."""
         self._network.params[...] = last_finite
         del self._optimizer  # its moments may be non-finite too
-        raise ValueError(
-            f"Solver produced non-finite parameter weights or loss in epoch {epoch}; "
-            f"the weights from before that epoch are kept. The learning rate "
-            f"(learning_rate_init={self.learning_rate_init}) is probably too large "
-            "for this data: use a smaller one, or scale the input (for example "
-            "with sklearn.preprocessing.StandardScaler)."
-        )
+        kept = f"Training stopped in epoch {epoch} and kept the weights from before it"
+        if not self._trainable_at_initialisation(data, n_samples):
+            advice = (
+                f"{kept}, but even at freshly initialised weights the loss or its gradient "
+                "on X is not finite: its values are too large. Scale X (for example with "
+                "sklearn.preprocessing.StandardScaler)."
+            )
+        else:
+            advice = (
+                f"{kept}. The learning rate (learning_rate_init={self.learning_rate_init}) "
+                "is probably too large for this data: use a smaller one, or scale the "
+                "input (for example with sklearn.preprocessing.StandardScaler)."
+            )
+        raise ValueError(f"{_NON_FINITE} {advice}")
+
+    def _trainable_at_initialisation(self, data, n_samples):
+        """Whether a fresh network has a finite loss and gradient on the data.
+
+        When it has not, no step size helps: the input is too large. The
+        fresh weights come from their own generator, so the estimator's
+        random stream is untouched.
+        """
+        network = self._network
+        fresh = self._new_network(network.units.tolist(), network.dtype, np.random.RandomState(0))
+        work = fresh.workspace(min(_LBFGS_CHUNK, n_samples), data[4])
+        grad = np.empty(fresh.n_params, dtype=fresh.dtype)
+        loss = _backprop.full_loss_grad_into(fresh.net(), data, work, float(self.alpha), _LBFGS_CHUNK, grad)
+        return bool(np.isfinite(loss) and np.isfinite(grad).all())
 
     def _stop_or_decay(self, msg):
         """After too many epochs without improvement: stop, or divide lr by 5."""
@@ -577,9 +712,8 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if not (np.isfinite(result.fun) and np.isfinite(result.x).all()):
             network.params[...] = x0
             raise ValueError(
-                "Solver produced non-finite parameter weights or loss; the initial "
-                "weights are kept. The input data may contain very large values: "
-                "scale it (for example with sklearn.preprocessing.StandardScaler)."
+                f"{_NON_FINITE} The initial weights are kept. Scale X (for example "
+                "with sklearn.preprocessing.StandardScaler)."
             )
         self.loss_ = float(result.fun)
         network.params[...] = result.x
@@ -593,21 +727,30 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
             X = validate_data(
                 self, X, accept_sparse=["csr", "csc"], reset=False, dtype=(np.float64, np.float32)
             )
-        network = self._network
-        if hasattr(X, "tocsr"):
-            X = X.tocsr()
-        data = as_kernel_data(X, dtype=network.dtype, n_outputs=self.n_outputs_)
-        out = np.empty((X.shape[0], self.n_outputs_), dtype=network.dtype)
-        work = network.workspace(max(1, min(_PREDICT_CHUNK, X.shape[0])), data[4], gradient=False)
-        small = X.shape[0] <= _SMALL_PREDICT  # skip the ~20 us of setting thread limits
-        with nullcontext() if small else single_threaded_blas():
-            _backprop.predict_into(network.net(), data, work, out)
+        out = self._outputs(self._synced_network(), X)
         if check_input and not np.isfinite(out).all():
             raise ValueError(
                 "The network's output overflowed (inf or NaN) for some rows of X: "
                 "their values are too large for this model. Scale X the way the "
                 "training data was scaled."
             )
+        return out
+
+    def _outputs(self, network, X):
+        """Output activations of ``network`` on validated ``X``."""
+        if hasattr(X, "tocsr"):
+            X = X.tocsr()
+        if X.dtype != network.dtype and network.dtype == np.float32:
+            # scikit-learn's rule: float32 X keeps a float32 model in float32;
+            # float64 X meets its weights upcast to float64
+            network = network.astype(np.float64)
+        n_outputs = int(network.units[-1])
+        data = as_kernel_data(X, dtype=network.dtype, n_outputs=n_outputs)
+        out = np.empty((X.shape[0], n_outputs), dtype=network.dtype)
+        work = network.workspace(max(1, min(_PREDICT_CHUNK, X.shape[0])), data[4], gradient=False)
+        small = X.shape[0] <= _SMALL_PREDICT  # skip the ~20 us of setting thread limits
+        with nullcontext() if small else single_threaded_blas():
+            _backprop.predict_into(network.net(), data, work, out)
         return out
 
     def _is_well_formed(self, X):

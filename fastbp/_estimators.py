@@ -58,8 +58,10 @@ _PARAMETERS_DOC = """
         weights with the best validation score are kept.
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
-    beta_1, beta_2 : float, default=0.9, 0.999
-        Decay rates of Adam's first and second moment estimates.
+    beta_1 : float, default=0.9
+        Decay rate of Adam's first moment estimate, in [0, 1).
+    beta_2 : float, default=0.999
+        Decay rate of Adam's second moment estimate, in [0, 1).
     epsilon : float, default=1e-8
         Added to the square root of Adam's second moment.
     n_iter_no_change : int, default=10
@@ -217,20 +219,22 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             self._label_binarizer = LabelBinarizer().fit(y)
             self.classes_ = self._label_binarizer.classes_
         else:
+            # scikit-learn's messages, which users' code and tests match on
             classes = unique_labels(y)
             if self.warm_start and not incremental:
                 if set(classes) != set(self.classes_):
                     raise ValueError(
-                        "warm_start needs y with the same classes as the previous fit: "
-                        f"had {self.classes_}, y has {classes}."
+                        "warm_start can only be used where `y` has the same classes as in "
+                        f"the previous call to fit. Previously got {self.classes_}, `y` has "
+                        f"{classes}"
                     )
             elif len(np.setdiff1d(classes, self.classes_, assume_unique=True)):
-                raise ValueError(f"y has classes not in classes_ {self.classes_}: y has {classes}.")
-        if self._label_binarizer.y_type_ != "multilabel-indicator" and len(self.classes_) < 2:
-            raise ValueError(
-                f"{type(self).__name__} needs at least two classes to train, but y "
-                f"has only one class: {self.classes_.tolist()[0]!r}."
-            )
+                raise ValueError(
+                    "`y` has classes not in `self.classes_`. `self.classes_` has "
+                    f"{self.classes_}. 'y' has {classes}."
+                )
+        # a target with one class trains (towards an all-zero column) and
+        # predicts that class, as scikit-learn's does
         return X, self._one_hot(y, X.dtype), y
 
     def _one_hot(self, y, dtype):
@@ -265,6 +269,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         y_type = self._label_binarizer.y_type_
         if y_type == "multiclass":
             return self.classes_.take(y_pred.argmax(axis=1))
+        if len(self.classes_) == 1:
+            return np.repeat(self.classes_, y_pred.shape[0])
         if y_type == "binary" and len(self.classes_) == 2:
             return self.classes_.take((y_pred[:, 0] > 0.5).astype(np.intp))
         if self.n_outputs_ == 1:
@@ -330,6 +336,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             dtype of the training data.
         """
         proba = self._forward(X)
+        if len(self.classes_) == 1:
+            # one column per class: the one class, with certainty
+            # (scikit-learn returns two columns for its one label)
+            return np.ones_like(proba)
         if self.n_outputs_ == 1:
             return np.hstack([1 - proba, proba])
         return proba

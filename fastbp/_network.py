@@ -118,6 +118,12 @@ class Network:
         del state["coefs"], state["intercepts"]
         return state
 
+    def astype(self, dtype):
+        """A copy of this network with its parameters cast to ``dtype``."""
+        network = Network(self.units, self.activation, self.out_activation, dtype)
+        network.params[...] = self.params
+        return network
+
     def same_architecture(self, units, activation, out_activation):
         return (
             np.array_equal(self.units, units)

@@ -14,6 +14,11 @@ from sklearn.preprocessing import StandardScaler
 
 from fastbp import BackpropClassifier, BackpropRegressor
 
+try:
+    from . import reference
+except ImportError:  # tests/ collected as a plain directory (rootdir on sys.path)
+    import reference
+
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
 
@@ -30,9 +35,26 @@ def test_float32_stays_float32(wine, solver):
     clf = BackpropClassifier(hidden_layer_sizes=(8,), solver=solver, max_iter=20, random_state=0).fit(X32, y)
     assert all(c.dtype == np.float32 for c in clf.coefs_ + clf.intercepts_)
     assert clf.predict_proba(X32).dtype == np.float32
-    assert clf.predict_proba(X).dtype == np.float32
     reg = BackpropRegressor(hidden_layer_sizes=(8,), solver=solver, max_iter=20, random_state=0)
     assert reg.fit(X32, X[:, 0]).predict(X32).dtype == np.float32
+    # float64 (or integer) X meets the float32 weights upcast, as in scikit-learn
+    coefs64 = [c.astype(np.float64) for c in reg.coefs_]
+    intercepts64 = [b.astype(np.float64) for b in reg.intercepts_]
+    for X_other in (X, np.rint(X * 10).astype(np.int64)):
+        proba = clf.predict_proba(X_other)
+        assert proba.dtype == np.float64
+        expected = reference.predict(
+            [c.astype(np.float64) for c in clf.coefs_],
+            [b.astype(np.float64) for b in clf.intercepts_],
+            X_other.astype(np.float64),
+            "relu",
+            "softmax",
+        )
+        np.testing.assert_allclose(proba, expected, rtol=1e-12, atol=1e-14)
+        pred = reg.predict(X_other)
+        assert pred.dtype == np.float64
+        expected = reference.predict(coefs64, intercepts64, X_other.astype(np.float64), "relu", "identity")
+        np.testing.assert_allclose(pred, expected.ravel(), rtol=1e-12, atol=1e-14)
     # the float64 twin agrees with the float32 model to float32 precision
     clf64 = BackpropClassifier(hidden_layer_sizes=(8,), solver=solver, max_iter=20, random_state=0).fit(X, y)
     assert clf64.coefs_[0].dtype == np.float64
@@ -61,13 +83,13 @@ def test_coefs_are_views_into_one_parameter_vector(wine):
         assert np.shares_memory(layer, params)
     assert sum(layer.size for layer in clf.coefs_ + clf.intercepts_) == params.size
     assert [c.shape for c in clf.coefs_] == [(13, 5), (5, 4), (4, 3)]
-    # assigning coefs_ writes through to the parameters used by predict
+    # assigned weights are copied into the parameter vector used by predict
+    # (tests/test_assigned_weights.py has the rest)
     zeros = [np.zeros_like(c) for c in clf.coefs_]
     clf.coefs_ = zeros
     proba = clf.predict_proba(X)
     np.testing.assert_allclose(proba, np.broadcast_to(proba[0], proba.shape))
-    with pytest.raises(ValueError, match="coefs_ must have shapes"):
-        clf.coefs_ = zeros[:2]
+    assert not clf._network.params[: clf._network.n_coef].any()
 
 
 def test_pipeline_cross_val_and_grid_search():
@@ -207,3 +229,24 @@ def test_predict_decodes_labels_like_label_binarizer(wine):
     binary = BackpropClassifier(hidden_layer_sizes=(5,), max_iter=10, random_state=0).fit(X, labels == "rose")
     p = binary.predict_proba(X)[:, 1]
     np.testing.assert_array_equal(binary.predict(X), binary._label_binarizer.inverse_transform(p))
+
+
+@pytest.mark.parametrize("Estimator", [BackpropClassifier, BackpropRegressor])
+def test_html_repr_links_the_api_page_and_describes_every_parameter(Estimator):
+    from urllib.parse import quote
+
+    import sklearn
+    from sklearn.utils.fixes import parse_version
+
+    from fastbp._base import DOCS_URL
+
+    if parse_version(sklearn.__version__) < parse_version("1.9"):
+        pytest.skip("parameter descriptions in the HTML repr arrived in scikit-learn 1.9")
+    link = f"{DOCS_URL}api/generated/fastbp.{Estimator.__name__}.html"
+    assert Estimator()._get_doc_link() == link
+    html = Estimator(alpha=0.5)._repr_html_()
+    assert f'href="{link}"' in html  # the "?" link
+    for name in Estimator().get_params():
+        # a link into the parameter's entry, and its description as a tooltip
+        assert f"{link}#:~:text={quote(name)},-" in html, name
+        assert f"{name}: " in html, name

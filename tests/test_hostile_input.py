@@ -16,11 +16,13 @@ import _thread
 import threading
 import time
 import tracemalloc
+import warnings
 
 import numpy as np
 import pytest
 from scipy import sparse
-from sklearn.datasets import make_classification, make_regression
+from sklearn.datasets import load_iris, make_classification, make_regression
+from sklearn.exceptions import ConvergenceWarning
 
 import fastbp._backprop
 import fastbp._base
@@ -262,39 +264,11 @@ TABLE = [
         "Unknown label type",
         y=Y_REG,
     ),
-]
-
-# one-class targets, for every solver, and for partial_fit with classes=[0]
-for _solver in ("adam", "sgd", "lbfgs"):
-    TABLE += _expand(
-        f"one-class-{_solver}",
-        CLF,
-        (FIT,),
-        "needs at least two classes to train, but y has only one class",
-        y=np.zeros(40, dtype=int),
-        params={"solver": _solver},
-    )
-TABLE += [
-    *_expand(
-        "one-class-string-label",
-        CLF,
-        (FIT,),
-        "only one class: 'a'",
-        y=np.full(40, "a"),
-    ),
-    *_expand(
-        "one-class-classes",
-        CLF,
-        (PARTIAL_FIT,),
-        "needs at least two classes to train, but y has only one class",
-        y=np.zeros(40, dtype=int),
-        pf_kwargs={"classes": [0]},
-    ),
     *_expand(
         "label-outside-classes",
         CLF,
         (PARTIAL_FIT, PARTIAL_FIT_AGAIN),
-        r"y has classes not in classes_ \[0 1\]: y has \[0 1 7\]",
+        r"`y` has classes not in `self.classes_`. `self.classes_` has \[0 1\]. 'y' has \[0 1 7\]",
         y=_poke(Y_CLF, 7).astype(int),
     ),
     *_expand(
@@ -668,8 +642,9 @@ def test_logits_of_1e4_give_probabilities(target, dtype):
 
 
 DIVERGED = (
-    r"non-finite .* in epoch \d+; the weights from before that epoch are kept\. "
-    r"The learning rate .* scale the input"
+    r"^Solver produced non-finite parameter weights\. The input data may contain large values "
+    r"and need to be preprocessed\. Training stopped in epoch \d+ and kept the weights from "
+    r"before it\. The learning rate .* scale the input"
 )
 
 
@@ -712,6 +687,59 @@ def test_divergence_of_a_classifier(n_classes):
     assert _all_finite(clf)
     assert np.isfinite(clf.predict_proba(X)).all()
     assert clf.predict(X).shape == y.shape
+
+
+@pytest.mark.parametrize("solver", ["adam", "sgd", "lbfgs"])
+@pytest.mark.parametrize("Estimator", [BackpropRegressor, BackpropClassifier])
+def test_overflowing_input_is_blamed_not_the_learning_rate(Estimator, solver):
+    """scikit-learn's sentence for every solver; no step size helps X of 1e308."""
+    rng = np.random.RandomState(0)
+    X = np.finfo(np.float64).max * rng.uniform(size=(10, 2))
+    y = rng.randint(2, size=10) if Estimator is BackpropClassifier else rng.standard_normal(10)
+    est = Estimator(solver=solver, learning_rate_init=1e-12, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        with pytest.raises(ValueError) as error:
+            est.fit(X, y)
+    message = str(error.value)
+    assert message.startswith(
+        "Solver produced non-finite parameter weights. The input data may contain large values "
+        "and need to be preprocessed."
+    )
+    assert "learning rate" not in message and "Scale X" in message
+    if solver != "lbfgs":
+        assert "epoch 1 " in message and "even at freshly initialised weights" in message
+    assert _all_finite(est)
+
+
+def test_divergence_with_early_stopping_stops_and_keeps_the_best_epoch():
+    """scikit-learn issue 29504: no error; the NaN score is recorded as a float."""
+    params = dict(
+        hidden_layer_sizes=(100,),
+        activation="identity",
+        solver="sgd",
+        learning_rate_init=1,
+        max_iter=20,
+        early_stopping=True,
+        random_state=0,
+    )
+    X, y = load_iris(return_X_y=True)
+    reg = BackpropRegressor(**params)
+    with pytest.warns(ConvergenceWarning, match=r"non-finite .* stopped in epoch \d+; the weights of the best"):
+        reg.fit(X, y)
+    scores = reg.validation_scores_
+    assert isinstance(scores[-1], float) and np.isnan(scores[-1])
+    assert len(scores) == len(reg.loss_curve_) == reg.n_iter_ < 20
+    assert _all_finite(reg) and np.isfinite(reg.predict(X)).all()
+    # the kept weights are those of the best epoch: a fit that ends there
+    # (and restores its own best) has the same ones
+    best_epoch = int(np.nanargmax(scores)) + 1
+    shorter = BackpropRegressor(**{**params, "max_iter": best_epoch})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        shorter.fit(X, y)
+    for a, b in zip(reg.coefs_ + reg.intercepts_, shorter.coefs_ + shorter.intercepts_):
+        np.testing.assert_array_equal(a, b)
 
 
 # -- KeyboardInterrupt ---------------------------------------------------------

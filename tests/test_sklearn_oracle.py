@@ -20,8 +20,9 @@ end, with the reason:
 (b) partial_fit with an integer random_state: scikit-learn re-seeds on every
     call, so every call after the first repeats the same shuffle; fastbp
     keeps drawing from one stream.
-(c) early stopping with a multiclass target: fastbp stratifies the
-    validation split; scikit-learn stratifies binary targets only.
+(c) a target with one class: both fit it and predict that class;
+    fastbp's predict_proba has one column (ones), matching classes_,
+    where scikit-learn's has two.
 
 One more difference is a scikit-learn defect rather than a choice; see
 test_warm_start_early_stopping: a warm-started fit with early stopping that
@@ -310,7 +311,7 @@ def test_sample_weight(name, solver):
 
 @pytest.mark.parametrize("weighted", [False, True])
 @pytest.mark.parametrize("solver", ["sgd", "adam"])
-@pytest.mark.parametrize("name", ["binary", "multilabel", "squared_error"])
+@pytest.mark.parametrize("name", ["binary", "multiclass", "multilabel", "squared_error"])
 def test_early_stopping(name, solver, weighted):
     kind, X, y, X_test, extra = task(name)
     sw = sample_weights(X.shape[0], seed=1) if weighted else None
@@ -877,61 +878,32 @@ def test_partial_fit_keeps_one_rng_stream(kind_name, monkeypatch):
     assert not np.allclose(fb.coefs_[0], sk_int.coefs_[0], rtol=1e-6)
 
 
-# -- (c) multiclass early stopping: stratified validation split ----------------------------
+# -- (c) one class ----------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("seed", [0, 1, 2])
-def test_multiclass_early_stopping_split_is_stratified(seed):
-    """fastbp stratifies the validation split of multiclass targets.
+@pytest.mark.parametrize(
+    "solver, early_stopping", [("sgd", False), ("sgd", True), ("adam", False), ("adam", True), ("lbfgs", False)]
+)
+def test_one_class_fits_and_predicts_that_class(solver, early_stopping):
+    """A cross-validation fold with one class must not stop a search."""
+    kind, X, _, X_test, _ = task("binary")
+    y = np.full(X.shape[0], "only")
+    if solver == "lbfgs":
+        fb, sk = fit_pair(kind, X, y, solver="lbfgs", hidden_layer_sizes=(8,), max_iter=30, random_state=0)
+        assert_same_parameters(fb, sk, RTOL, ATOL)
+    else:
+        params = stochastic_params(solver, hidden_layer_sizes=(8,), early_stopping=early_stopping)
+        fb, sk = fit_pair(kind, X, y, **params)
+        assert_same_fit(fb, sk)
+    np.testing.assert_array_equal(fb.classes_, ["only"])
+    np.testing.assert_array_equal(fb.predict(X_test), sk.predict(X_test))
+    np.testing.assert_array_equal(fb.predict(X_test), np.full(X_test.shape[0], "only"))
+    proba = fb.predict_proba(X_test)
+    np.testing.assert_array_equal(proba, np.ones((X_test.shape[0], 1)))
+    assert sk.predict_proba(X_test).shape == (X_test.shape[0], 2)  # the difference
 
-    The split is observed exactly through a frozen fit (see FROZEN above:
-    the weights never leave their initial values): with batch_size='auto'
-    the training part is one batch, so with alpha=0 ``loss_curve_[0]`` is the
-    mean log-loss of the initial model over the training part, and
-    ``validation_scores_[0]`` its accuracy on the validation part. These are
-    recomputed for the two candidate splits, drawn after the initial weights
-    as both libraries do: stratified (fastbp) and not (scikit-learn).
-    """
-    kind, X, y, _, _ = task("wine")  # 178 samples, classes 59 / 71 / 48
-    n_classes = len(np.unique(y))
-    params = dict(
-        FROZEN,
-        hidden_layer_sizes=(8,),
-        alpha=0.0,
-        early_stopping=True,
-        validation_fraction=0.2,
-        random_state=seed,
-    )
-    fb, sk = fit_pair(kind, X, y, **params)
-    # frozen weights: both models are the initial model
-    assert_same_parameters(fb, sk, rtol=0, atol=0)
-    proba = fb.predict_proba(X)
 
-    def split(stratify):
-        _, _, rng = glorot_draws(seed, [X.shape[1], 8, n_classes], "relu")
-        return train_test_split(np.arange(len(y)), test_size=0.2, random_state=rng, stratify=stratify)
-
-    def observed(train, val):
-        loss = -np.mean(np.log(proba[train, y[train]]))
-        accuracy = np.mean(proba[val].argmax(axis=1) == y[val])
-        return loss, accuracy
-
-    strat_train, strat_val = split(y)
-    plain_train, plain_val = split(None)
-    assert not np.array_equal(np.sort(strat_val), np.sort(plain_val))
-
-    # the stratified validation part has the class proportions of y
-    counts = np.bincount(y[strat_val], minlength=n_classes)
-    np.testing.assert_allclose(counts, 0.2 * np.bincount(y), atol=1)
-
-    loss, accuracy = observed(strat_train, strat_val)
-    np.testing.assert_allclose(fb.loss_curve_[0], loss, rtol=1e-12)
-    np.testing.assert_allclose(fb.validation_scores_[0], accuracy, rtol=1e-12)
-
-    loss, accuracy = observed(plain_train, plain_val)
-    np.testing.assert_allclose(sk.loss_curve_[0], loss, rtol=1e-12)
-    np.testing.assert_allclose(sk.validation_scores_[0], accuracy, rtol=1e-12)
-    assert not np.isclose(fb.loss_curve_[0], sk.loss_curve_[0], rtol=1e-9)
+# -- early-stopping split: scikit-learn's --------------------------------------------------
 
 
 @pytest.mark.parametrize("seed", [0, 5])
