@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+import fastbp
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -40,3 +42,37 @@ def test_main_job_runs():
     result = subprocess.run([sys.executable, "-m", "fastbp"], capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
     assert "BackpropClassifier" in result.stdout and "MLPClassifier" in result.stdout
+
+
+def _pyproject():
+    tomllib = pytest.importorskip("tomllib", reason="tomllib is in the standard library from Python 3.11")
+    return tomllib.loads((ROOT / "pyproject.toml").read_text())
+
+
+def test_main_job_help_prints_usage_and_trains_nothing():
+    result = subprocess.run(
+        [sys.executable, "-m", "fastbp", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.startswith("usage: python -m fastbp")
+    assert "test accuracy" not in result.stdout  # the comparison did not run
+
+
+def test_license_metadata():
+    pyproject = _pyproject()
+    project = pyproject["project"]
+    assert project["license"] == "BSD-3-Clause"
+    assert project["license-files"] == ["LICENSE"]
+    assert (ROOT / "LICENSE").read_text().startswith("BSD 3-Clause License")
+    requires = pyproject["build-system"]["requires"]
+    assert requires == ["setuptools>=77"]  # the first to read SPDX license expressions
+
+
+def test_changelog_names_this_version():
+    assert f"## {fastbp.__version__}" in (ROOT / "CHANGELOG.md").read_text()
+
+
+def test_documentation_url_is_defined_once_and_agrees_with_pyproject():
+    urls = _pyproject()["project"]["urls"]
+    assert urls["Documentation"] == fastbp._base.DOCS_URL
+    assert fastbp._base.DOCS_URL.startswith("https://") and fastbp._base.DOCS_URL.endswith("/")
