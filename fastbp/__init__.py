@@ -8,7 +8,8 @@ Drop-in replacements for scikit-learn's ``MLPClassifier`` and
 # lets threadpoolctl see (and limit) it before the first fit.
 import scipy.linalg  # noqa: F401
 
+from ._cache import cache_dir
 from ._estimators import BackpropClassifier, BackpropRegressor
 
-__all__ = ["BackpropClassifier", "BackpropRegressor"]
+__all__ = ["BackpropClassifier", "BackpropRegressor", "cache_dir"]
 __version__ = "0.1.0"

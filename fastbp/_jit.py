@@ -1,7 +1,8 @@
 """One place that decides how every fastbp kernel is compiled.
 
 Every kernel is ``nogil`` (whole fits can run side by side in threads),
-cached on disk (a second process does not recompile), uses NumPy's error
+cached on disk by :mod:`fastbp._cache` (a second process does not
+recompile; a changed kernel source never loads old code), uses NumPy's error
 model (division does not carry a zero check, so update loops vectorize) and
 one shared set of fastmath flags. The set leaves out ``nnan`` and ``ninf``:
 with them LLVM may assume values are finite and fold ``np.isfinite`` checks
@@ -10,15 +11,16 @@ away, which would hide a diverging fit.
 
 import numba
 
+from ._cache import attach
+
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
 
 
 def kernel(func):
     """Compile ``func`` with fastbp's compilation policy.
 
-    Caching needs a writable ``__pycache__`` next to the module or a user
-    cache directory; where neither exists (a read-only install with no
-    home directory) the kernel is compiled in memory instead of failing.
+    Where no cache folder is writable (see :func:`fastbp._cache.cache_dir`)
+    the kernel is compiled in memory instead of failing.
     """
     return _compile(func)
 
@@ -40,10 +42,8 @@ def _compile(func, **extra):
     # ``internal_kernel`` this cut the cold first fit on digits from
     # 10.1-10.9 to 9.4-10.0 s of CPU (three alternating pairs).
     options = dict(nogil=True, fastmath=FASTMATH, error_model="numpy", no_cfunc_wrapper=True, **extra)
-    try:
-        return numba.njit(cache=True, **options)(func)
-    except RuntimeError:  # numba found no writable cache location
-        return numba.njit(cache=False, **options)(func)
+    # numba's own cache=True would key the cache on this function's file only
+    return attach(numba.njit(cache=False, **options)(func))
 
 
 def inline_kernel(func):

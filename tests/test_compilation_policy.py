@@ -1,17 +1,19 @@
 """Every kernel follows the one compilation policy in fastbp/_jit.py."""
 
 import ast
+import importlib
 import inspect
+import sys
 from pathlib import Path
 
 import pytest
 from numba.core.registry import CPUDispatcher
 
 import fastbp
-from fastbp import _activations, _backprop, _jit, _optimizers
+from fastbp import _activations, _backprop, _cache, _elementary, _jit, _optimizers
 
 PACKAGE = Path(fastbp.__file__).parent
-KERNEL_MODULES = [_activations, _backprop, _optimizers]
+KERNEL_MODULES = [_activations, _backprop, _elementary, _optimizers]
 
 
 def test_fastmath_flags_leave_isfinite_working():
@@ -49,7 +51,23 @@ def test_kernel_options(name, dispatcher):
     assert options["fastmath"] == _jit.FASTMATH
     assert options["error_model"] == "numpy"
     assert options["no_cfunc_wrapper"] is True
-    assert dispatcher._cache is not None and type(dispatcher._cache).__name__ == "FunctionCache", name
+    assert type(dispatcher._cache) is _cache.KernelCache, name
+
+
+def test_source_hash_covers_every_module_with_kernels():
+    # a kernel module left out of the hash would load stale machine code
+    for path in PACKAGE.glob("*.py"):
+        if path.stem != "__main__":
+            importlib.import_module(f"fastbp.{path.stem}")
+    with_kernels = {
+        name.rpartition(".")[2]
+        for name, module in list(sys.modules.items())
+        if name.startswith("fastbp.")
+        for obj in vars(module).values()
+        if isinstance(obj, CPUDispatcher) and obj.py_func.__module__ == name
+    }
+    assert with_kernels == {module.__name__.rpartition(".")[2] for module in KERNEL_MODULES}
+    assert set(_cache.KERNEL_MODULES) == with_kernels | {"_jit", "_cache"}
 
 
 def test_estimator_layer_imports_no_numba():
