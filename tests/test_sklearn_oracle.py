@@ -915,3 +915,53 @@ def test_binary_early_stopping_split_is_sklearns(seed):
     fb, sk = fit_pair(kind, X, y, **params)
     np.testing.assert_allclose(fb.loss_curve_, sk.loss_curve_, rtol=1e-10)
     np.testing.assert_allclose(fb.validation_scores_, sk.validation_scores_, rtol=1e-10)
+
+
+# -- error messages users match on --------------------------------------------------------
+
+
+def _message(call):
+    with pytest.raises(ValueError) as error:
+        call()
+    return str(error.value)
+
+
+@pytest.mark.parametrize("y_other", [[0] * 75 + [1] * 75, [0] * 50 + [1] * 50 + [3] * 50])
+def test_warm_start_with_other_classes_has_sklearns_message(y_other):
+    _, X, y, _, _ = task("wine")
+    X, y = X[:150], np.r_[y[:150]]
+    y_other = np.asarray(y_other)
+
+    def refit(Estimator):
+        est = Estimator(hidden_layer_sizes=(3,), solver="lbfgs", max_iter=5, warm_start=True, random_state=0)
+        est.fit(X, y)
+        return lambda: est.fit(X, y_other)
+
+    assert _message(refit(BackpropClassifier)) == _message(refit(MLPClassifier))
+
+
+def test_partial_fit_with_unknown_labels_has_sklearns_message():
+    _, X, y, _, _ = task("binary")
+
+    def second_call(Estimator):
+        est = Estimator(hidden_layer_sizes=(3,), random_state=0).partial_fit(X, y, classes=[0, 1])
+        return lambda: est.partial_fit(X, np.where(np.arange(len(y)) == 0, 7, y))
+
+    assert _message(second_call(BackpropClassifier)) == _message(second_call(MLPClassifier))
+
+
+# (lbfgs: scikit-learn returns the initial weights with loss_ NaN here, where
+# fastbp raises the same sentence; tests/test_hostile_input.py checks it)
+@pytest.mark.parametrize("solver", ["adam", "sgd"])
+def test_non_finite_weights_start_with_sklearns_message(solver):
+    rng = np.random.RandomState(0)
+    X = np.finfo(np.float64).max * rng.uniform(size=(10, 2))
+    y = rng.standard_normal(10)
+
+    def fit(Estimator):
+        return lambda: Estimator(solver=solver, random_state=0).fit(X, y)
+
+    with np.errstate(all="ignore"):
+        theirs = _message(fit(MLPRegressor))
+        ours = _message(fit(BackpropRegressor))
+    assert ours.startswith(theirs + " ")
