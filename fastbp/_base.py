@@ -133,9 +133,7 @@ def _check_assigned_layers(coefs, intercepts):
         for i, layer in enumerate(layers):
             a = np.asarray(layer)
             if a.ndim != ndim or a.dtype.kind not in "fiu" or a.size == 0:
-                raise ValueError(
-                    f"{name}[{i}] must be a non-empty {ndim}-D array of numbers; got {layer!r}."
-                )
+                raise ValueError(f"{name}[{i}] must be a non-empty {ndim}-D array of numbers; got {layer!r}.")
             if not np.isfinite(a).all():
                 raise ValueError(f"{name}[{i}] contains NaN or infinity.")
             arrays[name].append(a)
@@ -286,8 +284,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         network = getattr(self, "_network", None)
         coefs = getattr(self, "coefs_", None)
         intercepts = getattr(self, "intercepts_", None)
-        if network is not None and _are_views_of(coefs, network.coefs) and _are_views_of(
-            intercepts, network.intercepts
+        if (
+            network is not None
+            and _are_views_of(coefs, network.coefs)
+            and _are_views_of(intercepts, network.intercepts)
         ):
             return network
         coefs, intercepts = _check_assigned_layers(coefs, intercepts)
@@ -389,9 +389,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 weight_sum = np.sum(sample_weight, dtype=np.float64)
             if not np.isfinite(weight_sum):
                 raise ValueError(
-                    "The sum of sample_weight overflows; scale the weights down "
-                    "(only their ratios matter)."
+                    "The sum of sample_weight overflows; scale the weights down (only their ratios matter)."
                 )
+            if weight_sum == 0:  # (scikit-learn >= 1.8 says so itself, in these words)
+                raise ValueError("Sample weights must contain at least one non-zero number.")
         _check_representable(dtype, X=X, y=Y)
         Y = np.ascontiguousarray(Y, dtype=dtype)  # (lets an integer one-hot Y go at once)
 

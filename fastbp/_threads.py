@@ -1,4 +1,4 @@
-"""BLAS thread policy: one BLAS thread while fastbp computes.
+"""BLAS thread policy: the BLAS fastbp's kernels call runs on one thread while they compute.
 
 fastbp's kernels call BLAS on per-batch products (tens to hundreds of rows),
 where BLAS threads cost more in start-up and synchronisation than they
@@ -8,14 +8,25 @@ more than a few rows, holds BLAS at one thread; parallelism comes from
 whole fits side by side (threads or processes, e.g.
 ``GridSearchCV(n_jobs=...)``).
 
+Only the BLAS library the kernels call is limited. Numba's kernels call
+SciPy's BLAS (``scipy.linalg.cython_blas``); SciPy's and NumPy's wheels
+each bundle their own OpenBLAS copy (both named ``libscipy_openblas*``),
+so SciPy's copy is picked by its file path, inside SciPy's installation,
+and NumPy's, which other threads' NumPy work uses, is never touched.
+Where SciPy's BLAS is not a bundled copy (conda, system or MKL builds
+link a shared library that NumPy may use too) fastbp cannot tell the
+libraries apart and limits every BLAS library while it computes.
+
 The limit is reference-counted: with fits running in several threads, the
-first to start sets it and the last to finish restores the user's setting,
-so one thread finishing does not lift the limit under the others.
+first to start sets it and the last to finish restores the previous
+setting, so one thread finishing does not lift the limit under the others.
 """
 
 import threading
 from contextlib import contextmanager
+from pathlib import Path
 
+import scipy
 import threadpoolctl
 from threadpoolctl import ThreadpoolController
 
@@ -23,6 +34,35 @@ _lock = threading.Lock()
 _users = 0
 _controller = None
 _limiter = None
+
+
+def _scipy_bundled(filepath):
+    """Whether a library file ships inside SciPy's installation (its wheel's own copy)."""
+    scipy_dir = Path(scipy.__file__).resolve().parent
+    # Linux and Windows wheels: site-packages/scipy.libs; macOS: scipy/.dylibs
+    folders = (scipy_dir, scipy_dir.with_name("scipy.libs"))
+    path = Path(filepath).resolve()
+    return any(folder in path.parents for folder in folders)
+
+
+def kernel_blas_controller(controller=None):
+    """The threadpoolctl controller of the BLAS libraries fastbp limits.
+
+    Parameters
+    ----------
+    controller : threadpoolctl.ThreadpoolController, default=None
+        The libraries to choose from; by default those loaded now.
+
+    Returns
+    -------
+    threadpoolctl.ThreadpoolController
+        SciPy's bundled BLAS copy when there is one; otherwise (SciPy built
+        against a shared BLAS) every BLAS library.
+    """
+    controller = ThreadpoolController() if controller is None else controller
+    blas = controller.select(user_api="blas")
+    bundled = [lib.filepath for lib in blas.lib_controllers if _scipy_bundled(lib.filepath)]
+    return blas.select(filepath=bundled) if bundled else blas
 
 
 def _release_openblas():
@@ -43,14 +83,14 @@ def _release_openblas():
 
 @contextmanager
 def single_threaded_blas():
-    """Context in which BLAS runs on one thread (see the module docstring)."""
+    """Context in which the kernels' BLAS runs on one thread (see the module docstring)."""
     global _users, _controller, _limiter
     with _lock:
         if _users == 0:
             if _controller is None:
-                _controller = ThreadpoolController()
+                _controller = kernel_blas_controller()
             _release_openblas()
-            _limiter = _controller.limit(limits=1, user_api="blas")
+            _limiter = _controller.limit(limits=1)
             _release_openblas()
         _users += 1
     try:

@@ -160,9 +160,7 @@ def test_new_layer_sizes_are_read_off_the_shapes(iris):
     coefs, intercepts = _custom_weights([4, 7, 3], seed=5)
     clf.coefs_, clf.intercepts_ = coefs, intercepts
     # predict follows the new shapes
-    np.testing.assert_allclose(
-        clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12
-    )
+    np.testing.assert_allclose(clf.predict_proba(X).sum(axis=1), 1.0, rtol=1e-12)
     assert clf._network.units.tolist() == [4, 7, 3]
     # training them needs hidden_layer_sizes to agree
     with pytest.raises(ValueError, match=r"same architecture.*\[4, 7, 3\].*\[4, 5, 3\]"):

@@ -725,7 +725,9 @@ def test_divergence_with_early_stopping_stops_and_keeps_the_best_epoch():
     )
     X, y = load_iris(return_X_y=True)
     reg = BackpropRegressor(**params)
-    with pytest.warns(ConvergenceWarning, match=r"non-finite .* stopped in epoch \d+; the weights of the best"):
+    with pytest.warns(
+        ConvergenceWarning, match=r"non-finite .* stopped in epoch \d+; the weights of the best"
+    ):
         reg.fit(X, y)
     scores = reg.validation_scores_
     assert isinstance(scores[-1], float) and np.isnan(scores[-1])

@@ -16,7 +16,6 @@ import numba
 import numpy as np
 import pytest
 from scipy import sparse
-from threadpoolctl import threadpool_info
 
 import fastbp
 from fastbp import BackpropClassifier, BackpropRegressor
@@ -163,7 +162,10 @@ def expected(fitted):
 
 
 def _blas_threads():
-    return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    """Thread counts of the BLAS libraries fastbp limits (SciPy's copy, which numba calls)."""
+    from fastbp._threads import kernel_blas_controller
+
+    return {lib["filepath"]: lib["num_threads"] for lib in kernel_blas_controller().info()}
 
 
 @pytest.mark.parametrize("name", list(CASES))

@@ -882,7 +882,8 @@ def test_partial_fit_keeps_one_rng_stream(kind_name, monkeypatch):
 
 
 @pytest.mark.parametrize(
-    "solver, early_stopping", [("sgd", False), ("sgd", True), ("adam", False), ("adam", True), ("lbfgs", False)]
+    "solver, early_stopping",
+    [("sgd", False), ("sgd", True), ("adam", False), ("adam", True), ("lbfgs", False)],
 )
 def test_one_class_fits_and_predicts_that_class(solver, early_stopping):
     """A cross-validation fold with one class must not stop a search."""

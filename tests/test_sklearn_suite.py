@@ -166,9 +166,7 @@ def problems(outcomes, expected=EXPECTED):
     failed = [(name, kind, text) for name, kind, text in outcomes if kind in ("failure", "error")]
     failed_functions = {name.split("[")[0] for name, _, _ in failed}
     found = [
-        f"{name} ({kind}):\n{tail(text)}"
-        for name, kind, text in failed
-        if name.split("[")[0] not in expected
+        f"{name} ({kind}):\n{tail(text)}" for name, kind, text in failed if name.split("[")[0] not in expected
     ]
     found += [f"{name}: in EXPECTED but did not fail" for name in sorted(set(expected) - failed_functions)]
     return found

@@ -1,44 +1,81 @@
 """BLAS thread policy and fits in parallel threads."""
 
 import threading
+from pathlib import Path
 
 import numpy as np
 import pytest
 from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from fastbp import BackpropClassifier, _backprop
-from fastbp._threads import single_threaded_blas
+from fastbp import BackpropClassifier, _backprop, _threads
 
 
 def _blas_threads():
-    return {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    """``(kernel BLAS threads, other BLAS threads)``, each ``{filepath: count}``."""
+    kernel = {lib.filepath for lib in _threads.kernel_blas_controller().lib_controllers}
+    counts = {lib["filepath"]: lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas"}
+    return (
+        {path: n for path, n in counts.items() if path in kernel},
+        {path: n for path, n in counts.items() if path not in kernel},
+    )
 
 
-def test_blas_held_at_one_thread_and_restored_after_nested_users():
+def test_kernel_blas_is_scipys_bundled_copy_only():
+    blas = sorted(info["filepath"] for info in threadpool_info() if info["user_api"] == "blas")
+    bundled = [path for path in blas if _threads._scipy_bundled(path)]
+    kernel = sorted(lib.filepath for lib in _threads.kernel_blas_controller().lib_controllers)
+    assert kernel == (bundled or blas)  # no bundled copy: every BLAS (the fallback)
+    numpy_libs = Path(np.__file__).resolve().parent.with_name("numpy.libs")
+    if numpy_libs.exists():  # wheels: NumPy's own copy, a different file, is never limited
+        assert bundled and not any(numpy_libs in Path(path).resolve().parents for path in kernel)
+
+
+def test_only_the_kernels_blas_is_limited_and_everything_restored():
     with threadpool_limits(limits=2, user_api="blas"):
-        before = _blas_threads()
-        with single_threaded_blas():
-            assert set(_blas_threads().values()) == {1}
-            with single_threaded_blas():  # a second fit overlapping the first
-                assert set(_blas_threads().values()) == {1}
-            assert set(_blas_threads().values()) == {1}  # still held for the first
-        assert _blas_threads() == before
+        kernel_before, others_before = _blas_threads()
+        assert set(kernel_before.values()) == {2}
+        with _threads.single_threaded_blas():
+            assert _blas_threads() == ({p: 1 for p in kernel_before}, others_before)
+            with _threads.single_threaded_blas():  # a second fit overlapping the first
+                assert _blas_threads() == ({p: 1 for p in kernel_before}, others_before)
+            assert set(_blas_threads()[0].values()) == {1}  # still held for the first
+        assert _blas_threads() == (kernel_before, others_before)
+
+
+def test_fallback_without_a_bundled_copy_limits_every_blas(monkeypatch):
+    """SciPy built against a shared BLAS (conda, system, MKL): no way to tell them apart."""
+    monkeypatch.setattr(_threads, "_scipy_bundled", lambda filepath: False)
+    monkeypatch.setattr(_threads, "_controller", None)
+    everything = {info["filepath"] for info in threadpool_info() if info["user_api"] == "blas"}
+    assert {lib.filepath for lib in _threads.kernel_blas_controller().lib_controllers} == everything
+    with threadpool_limits(limits=2, user_api="blas"):
+        with _threads.single_threaded_blas():
+            counts = {info["filepath"]: info["num_threads"] for info in threadpool_info()}
+            assert {counts[path] for path in everything} == {1}
+    monkeypatch.setattr(_threads, "_controller", None)  # the next user selects again
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
-def test_fit_runs_with_one_blas_thread(monkeypatch):
+def test_a_fit_limits_only_its_blas_and_restores_it(monkeypatch):
     seen = []
     original = _backprop.run_epoch
 
     def spy(*args):
-        seen.append(set(_blas_threads().values()))
+        seen.append(_blas_threads())
         return original(*args)
 
     monkeypatch.setattr(_backprop, "run_epoch", spy)
     X, y = make_classification(n_samples=60, random_state=0)
-    BackpropClassifier(hidden_layer_sizes=(4,), max_iter=3).fit(X, y)
-    assert seen and all(s == {1} for s in seen)
+    with threadpool_limits(limits=2, user_api="blas"):
+        before = _blas_threads()
+        BackpropClassifier(hidden_layer_sizes=(4,), max_iter=3).fit(X, y)
+        after = _blas_threads()
+    assert len(seen) == 3
+    for kernel, others in seen:
+        assert set(kernel.values()) == {1}
+        assert others == before[1]  # other threads' NumPy keeps its setting
+    assert after == before
 
 
 @pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
