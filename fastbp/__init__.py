@@ -10,6 +10,7 @@ import scipy.linalg  # noqa: F401
 
 from ._cache import cache_dir
 from ._estimators import BackpropClassifier, BackpropRegressor
+from ._warm_up import warm_up
 
-__all__ = ["BackpropClassifier", "BackpropRegressor", "cache_dir"]
+__all__ = ["BackpropClassifier", "BackpropRegressor", "cache_dir", "warm_up"]
 __version__ = "0.1.0"

@@ -35,7 +35,7 @@ from ._activations import (
     add_bias_output_activate_inplace,
     output_delta_loss_into,
 )
-from ._jit import inline_kernel, internal_kernel, kernel
+from ._jit import compile_ahead, inline_kernel, internal_kernel, kernel
 from ._optimizers import ADAM, adam_step_inplace, sgd_step_inplace, sum_of_squares
 
 
@@ -300,6 +300,16 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
 
 # Python-side conveniences around ``run`` (the estimators call these)
 
+_ready = set()  # dtypes whose entry point is compiled or loaded in this process
+
+
+def _run(task, net, data, work, optimizer, rows, batch_size, out):
+    dtype = net[0].dtype
+    if dtype not in _ready:  # (a set lookup: one-row predictions stay cheap)
+        compile_ahead(run, (task, net, data, work, optimizer, rows, batch_size, out), dtype.name)
+        _ready.add(dtype)
+    return run(task, net, data, work, optimizer, rows, batch_size, out)
+
 
 def _placeholder_optimizer(dtype, alpha=0.0):
     """An ``optimizer`` tuple of the training types for the tasks that do not step."""
@@ -310,14 +320,14 @@ def _placeholder_optimizer(dtype, alpha=0.0):
 def run_epoch(net, data, work, optimizer, rows, batch_size):
     """Train one epoch; returns ``(loss_sum, t)`` (see :func:`run`)."""
     out = np.empty((0, 0), dtype=net[0].dtype)
-    return run(EPOCH, net, data, work, optimizer, rows, batch_size, out)
+    return _run(EPOCH, net, data, work, optimizer, rows, batch_size, out)
 
 
 def full_loss_grad_into(net, data, work, alpha, chunk, grad_out):
     """Full-batch loss; the finished gradient goes into ``grad_out``."""
     rows = np.arange(data[5].shape[0])
     optimizer = _placeholder_optimizer(net[0].dtype, alpha)
-    loss, _ = run(LOSS_GRAD, net, data, work, optimizer, rows, chunk, grad_out.reshape(1, -1))
+    loss, _ = _run(LOSS_GRAD, net, data, work, optimizer, rows, chunk, grad_out.reshape(1, -1))
     return loss
 
 
@@ -326,4 +336,4 @@ def predict_into(net, data, work, out):
     units, block_start = net[3], work[3]
     chunk = (block_start[2] - block_start[1]) // units[1]  # rows per workspace block
     rows = np.arange(out.shape[0])
-    run(PREDICT, net, data, work, _placeholder_optimizer(net[0].dtype), rows, chunk, out)
+    _run(PREDICT, net, data, work, _placeholder_optimizer(net[0].dtype), rows, chunk, out)

@@ -19,7 +19,13 @@ import re
 import sys
 import tempfile
 import warnings
+from contextlib import contextmanager, nullcontext
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: concurrent cold processes each compile
+    fcntl = None
 
 import llvmlite
 import numba
@@ -168,6 +174,36 @@ def cache_dir():
     return _BASE
 
 
+def folder():
+    """This version's cache folder (under :func:`cache_dir`), or None."""
+    return _FOLDER
+
+
+@contextmanager
+def _file_lock(path):
+    with open(path, "a") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)  # released when the file is closed
+        yield
+
+
+def compile_lock(name):
+    """A lock shared by every process using this cache folder, for compiling ``name``.
+
+    The first process to compile holds it; the others wait, then load what
+    it saved instead of compiling too. Without a cache folder, or file
+    locks (Windows), it locks nothing.
+    """
+    if _FOLDER is None or fcntl is None:
+        return nullcontext()
+    return _file_lock(_FOLDER / f"{name}.lock")
+
+
+def has_entry(dispatcher, sig):
+    """Whether the disk cache holds ``dispatcher``'s machine code for ``sig``."""
+    cache = getattr(dispatcher, "_cache", None)
+    return isinstance(cache, KernelCache) and cache.has_entry(sig, dispatcher.targetctx)
+
+
 class _KernelLocator(_CacheLocator):
     """Puts every kernel in this version's folder, stamped with the source hash."""
 
@@ -205,6 +241,13 @@ class KernelCache(FunctionCache):
     """
 
     _impl_class = _KernelCacheImpl
+
+    def has_entry(self, sig, target_context):
+        """Whether an entry for ``sig`` is on disk (its index is read, not its code)."""
+        try:
+            return self._index_key(sig, target_context.codegen()) in self._cache_file._load_index()
+        except Exception:  # unreadable: loading will find out and compile
+            return False
 
     def load_overload(self, sig, target_context):
         try:

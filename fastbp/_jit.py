@@ -9,11 +9,21 @@ with them LLVM may assume values are finite and fold ``np.isfinite`` checks
 away, which would hide a diverging fit.
 """
 
+import os
+import sys
+import threading
+
 import numba
 
+from . import _cache
 from ._cache import attach
 
 FASTMATH = {"nsz", "arcp", "contract", "reassoc"}
+
+# CPU seconds of a cold compile of one dtype's entry point, as measured
+# (python -m fastbp.bench, "compile"); quoted in the compile notice
+COMPILE_SECONDS = 10
+_compile_guard = threading.Lock()
 
 
 def kernel(func):
@@ -57,3 +67,36 @@ def inline_kernel(func):
     slower: each inlined call site is typed and optimised again.
     """
     return _compile(func, inline="always")
+
+
+def compile_ahead(dispatcher, args, label):
+    """Compile, or load from the cache, ``dispatcher`` for the types of ``args``.
+
+    A compile takes seconds, so it is announced once on stderr (the one
+    output fastbp prints by default; ``FASTBP_COMPILE_NOTICE=0`` silences
+    it). Processes sharing a cache folder compile one at a time: a process
+    that waited for another loads that one's result instead.
+    """
+    sig = tuple(dispatcher.typeof_pyval(a) for a in args)
+    with _compile_guard:
+        if sig in dispatcher.overloads:
+            return
+        with _cache.compile_lock(f"{dispatcher.py_func.__name__}-{label}"):
+            if not _cache.has_entry(dispatcher, sig):
+                _announce_compile(label)
+            dispatcher.compile(sig)
+
+
+def _announce_compile(label):
+    if os.environ.get("FASTBP_COMPILE_NOTICE", "1").strip().lower() in {"0", "false", "no", "off"}:
+        return
+    folder = _cache.cache_dir()
+    where = (
+        f"once per machine, cached in {folder}" if folder else "no writable cache folder: once per process"
+    )
+    print(
+        f"fastbp: compiling kernels for {label}, about {COMPILE_SECONDS} s ({where}; "
+        "FASTBP_COMPILE_NOTICE=0 silences this)",
+        file=sys.stderr,
+        flush=True,
+    )

@@ -130,11 +130,62 @@ def test_nothing_is_written_into_the_package(runs):
 def test_unwritable_cache_dir_compiles_in_memory(runs, tmp_path):
     blocker = tmp_path / "a-file"  # a folder below a file cannot be created, even by root
     blocker.write_text("")
-    result = fit(runs["root"] / "src", FASTBP_CACHE_DIR=str(blocker / "cache"))
+    result = fit(runs["root"] / "src", FASTBP_CACHE_DIR=str(blocker / "cache"), FASTBP_COMPILE_NOTICE="0")
     assert result["cache_dir"] is None and result["hits"] == 0
     assert "cannot write its compiled-code cache" in result["stderr"]
     assert "Traceback" not in result["stderr"]
+    assert "fastbp: compiling" not in result["stderr"]  # the notice, silenced
     assert same_weights(result, runs["first"])
+
+
+def test_a_compile_is_announced_once_and_a_load_is_not(runs):
+    notice = (
+        f"fastbp: compiling kernels for float64, about {_jit.COMPILE_SECONDS} s (once per machine, cached in"
+    )
+    assert runs["first"]["stderr"].count(notice) == 1
+    assert "fastbp: compiling" not in runs["second"]["stderr"]
+
+
+WARM_UP = """
+import json, sys
+import fastbp
+from fastbp import _backprop
+fastbp.warm_up("float32")
+run = _backprop.run
+print(json.dumps({"hits": sum(run.stats.cache_hits.values()), "misses": sum(run.stats.cache_misses.values())}))
+"""
+
+
+def test_concurrent_cold_processes_compile_once(tmp_path):
+    env = {k: v for k, v in os.environ.items() if k != "NUMBA_CACHE_DIR"}
+    env.update(FASTBP_CACHE_DIR=str(tmp_path / "cache"))
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", WARM_UP],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for _ in range(2)
+    ]
+    outputs = [proc.communicate(timeout=600) for proc in procs]
+    assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
+    notices = sum(err.count("fastbp: compiling kernels for float32") for _, err in outputs)
+    assert notices == 1
+    counts = sorted((json.loads(out.strip().splitlines()[-1]) for out, _ in outputs), key=lambda c: c["hits"])
+    # one compiled the entry point, the other waited and loaded it
+    assert counts[0]["misses"] == 1 and counts[0]["hits"] == 0
+    assert counts[1]["hits"] == 1 and counts[1]["misses"] == 0
+
+
+def test_warm_up_readies_the_entry_point_and_checks_dtypes():
+    from fastbp import _backprop
+
+    fastbp.warm_up(["float32"])
+    assert np.dtype(np.float32) in _backprop._ready
+    with pytest.raises(ValueError, match=r"float64 or float32; warm_up got dtypes \['int64'\]"):
+        fastbp.warm_up(("float64", "int64"))
 
 
 @pytest.mark.parametrize(
@@ -206,6 +257,6 @@ def test_source_hash_follows_relative_imports(tmp_path):
     assert _cache.kernel_sources(tmp_path) == {}  # no sources shipped: nothing to key on
 
 
-def test_cache_dir_is_public():
+def test_cache_dir_and_warm_up_are_public():
     assert fastbp.cache_dir is _cache.cache_dir
-    assert "cache_dir" in fastbp.__all__
+    assert {"cache_dir", "warm_up"} <= set(fastbp.__all__)
