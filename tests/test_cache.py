@@ -151,8 +151,8 @@ import json, sys
 import fastbp
 from fastbp import _backprop
 fastbp.warm_up("float32")
-run = _backprop.run
-print(json.dumps({"hits": sum(run.stats.cache_hits.values()), "misses": sum(run.stats.cache_misses.values())}))
+stats = _backprop.run.stats
+print(json.dumps({"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values())}))
 """
 
 
