@@ -13,19 +13,20 @@ PARAM_NAMES = ["workload", "dtype", "solver"]
 
 
 class Epoch:
-    """Time of one training epoch, one BLAS thread, one Numba thread.
+    """Time of one training epoch, pinned or at the libraries' own thread counts.
 
     adam/sgd: one ``partial_fit`` over the training rows (one epoch,
     mini-batches, shuffled). lbfgs: ``fit(max_iter=1)`` on the full batch
     (one L-BFGS iteration, a few loss/gradient evaluations, including
-    weight initialisation).
+    weight initialisation). ``threads``: ``"pinned"``, one BLAS thread and
+    one Numba thread; ``"default"``, thread counts left alone.
     """
 
-    params = PARAMS
-    param_names = PARAM_NAMES
+    params = PARAMS + [common.THREAD_MODES]
+    param_names = PARAM_NAMES + ["threads"]
 
-    def setup(self, workload, dtype, solver):
-        common.pin_threads()
+    def setup(self, workload, dtype, solver, threads):
+        common.use_threads(threads)
         self.X, _, self.y, _ = common.load(workload, dtype)
         self.classes = common.classes_of(workload, self.y)
         if solver == "lbfgs":
@@ -35,7 +36,7 @@ class Epoch:
             self.model = common.make_estimator(workload, solver)
             common.partial_fit_epoch(self.model, self.X, self.y, self.classes)  # warm the JIT
 
-    def time_epoch(self, workload, dtype, solver):
+    def time_epoch(self, workload, dtype, solver, threads):
         if solver == "lbfgs":
             common.fit_quietly(self.model, self.X, self.y)
         else:

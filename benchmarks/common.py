@@ -12,9 +12,13 @@ import warnings
 import numpy as np
 
 BLAS_THREADS = 1
-NUMBA_THREADS = 1  # set in benchmarks/__init__.py through NUMBA_NUM_THREADS
+NUMBA_THREADS = 1
 
 DTYPES = ["float64", "float32"]
+
+# the ``threads`` parameter: "pinned" = BLAS_THREADS and NUMBA_THREADS,
+# "default" = every library's own thread count (see ``use_threads``)
+THREAD_MODES = ["pinned", "default"]
 
 # name -> (task, hidden_layer_sizes, batch_size); data in ``load``
 WORKLOADS = {
@@ -23,16 +27,41 @@ WORKLOADS = {
     "regression": ("regression", (128, 64), 256),  # make_regression, 4000 x 50
 }
 
-_limiter = None
+_limiter = None  # the threadpoolctl limit while pinned
 
 
 def pin_threads():
-    """Limit every loaded BLAS (numpy's and scipy's, which Numba uses) to one thread."""
+    """One BLAS thread (numpy's and scipy's, which Numba uses) and one Numba thread."""
     global _limiter
+    import numba
     import scipy.linalg  # noqa: F401  (Numba's BLAS; fastbp imports it too)
     from threadpoolctl import threadpool_limits
 
-    _limiter = threadpool_limits(limits=BLAS_THREADS)
+    limiter = threadpool_limits(limits=BLAS_THREADS)
+    if _limiter is None:
+        _limiter = limiter  # the first limit remembers the libraries' own counts
+    numba.set_num_threads(NUMBA_THREADS)
+
+
+def use_threads(mode):
+    """Apply a ``threads`` parameter value: ``"pinned"`` or ``"default"``.
+
+    ``"default"`` leaves every library at its own thread count: in a fresh
+    benchmark process (asv runs each in its own) it changes nothing; after
+    :func:`pin_threads` in the same process it undoes the pin.
+    """
+    global _limiter
+    if mode == "pinned":
+        pin_threads()
+        return
+    if mode != "default":
+        raise ValueError(f"unknown threads mode {mode!r}")
+    if _limiter is not None:
+        import numba
+
+        _limiter.restore_original_limits()
+        _limiter = None
+        numba.set_num_threads(numba.config.NUMBA_NUM_THREADS)
 
 
 @functools.lru_cache(maxsize=None)

@@ -10,7 +10,9 @@ benchmark fails CI here instead of in the next person's ``asv run``.
   each in its own process too), with each parameter value used at least
   once, so errors in ``setup`` or in a benchmark body show up without asv.
 - ``python -m fastbp.bench --quick`` on two small workloads writes JSON
-  with the expected keys and positive timings.
+  with the expected keys and positive timings; ``--threads default`` runs
+  (one workload, no targets) and refuses ``--blas-threads``.
+- The suite's ``threads="default"`` undoes a pin made in the same process.
 
 Run as a script (``python tests/test_benchmarks.py smoke``) to execute the
 smoke run alone.
@@ -54,36 +56,66 @@ def test_every_asv_benchmark_runs_once():
     ran = json.loads(result.stdout.strip().splitlines()[-1])
     classes = {name.split(".")[1] for name in ran}
     assert {"Epoch", "FitMemory", "Quality", "Predict", "CompileTime", "ImportTime", "Threads"} <= classes
-    # one BLAS thread and one Numba thread, as the suite promises
-    assert ran["bench_threads.Threads.track_blas_threads()"] == 1
-    assert ran["bench_threads.Threads.track_numba_threads()"] == 1
+    # pinned: one BLAS thread and one Numba thread, as the suite promises;
+    # default: the libraries' own counts, whatever this machine gives
+    assert ran["bench_threads.Threads.track_blas_threads(pinned)"] == 1
+    assert ran["bench_threads.Threads.track_numba_threads(pinned)"] == 1
+    assert ran["bench_threads.Threads.track_blas_threads(default)"] >= 1
+    assert ran["bench_threads.Threads.track_numba_threads(default)"] >= 1
+    assert "bench_training.Epoch.time_epoch(digits, float64, adam, default)" in ran
+
+
+def _run_bench(*args):
+    """``python -m fastbp.bench *args`` in a new process."""
+    return subprocess.run(
+        [sys.executable, "-m", "fastbp.bench", *args], capture_output=True, text=True, timeout=300
+    )
+
+
+def _blas_threads(report):
+    """Thread counts of the BLAS pools the run saw, from ``machine.thread_counts``."""
+    pools = report["machine"]["thread_counts"]["threadpools"]
+    return [pool["num_threads"] for pool in pools if pool["user_api"] == "blas"]
+
+
+def test_default_threads_mode_undoes_the_pin():
+    script = """
+import json
+import numba
+import scipy.linalg  # its BLAS too, before the first count
+from threadpoolctl import threadpool_info
+from benchmarks import common
+
+def counts():
+    blas = sorted(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+    return {"blas": blas, "numba": numba.get_num_threads()}
+
+before = counts()
+common.use_threads("pinned")
+pinned = counts()
+common.use_threads("default")
+print(json.dumps({"before": before, "pinned": pinned, "after": counts()}))
+"""
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=ROOT, capture_output=True, text=True, timeout=120
+    )
+    assert result.returncode == 0, result.stderr
+    counts = json.loads(result.stdout.strip().splitlines()[-1])
+    assert counts["pinned"]["numba"] == 1 and set(counts["pinned"]["blas"]) == {1}
+    assert counts["after"] == counts["before"]
 
 
 def test_peer_comparison_quick_run(tmp_path):
     out = tmp_path / "bench.json"
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "fastbp.bench",
-            "--quick",
-            "--workloads",
-            "W1,W5",
-            "--repeats",
-            "1",
-            "--json",
-            str(out),
-        ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-    )
+    result = _run_bench("--quick", "--workloads", "W1,W5", "--repeats", "1", "--json", str(out))
     assert result.returncode == 0, result.stderr
     assert "fbp/floor" in result.stdout  # the table was printed
 
     report = json.loads(out.read_text())
     assert {"machine", "config", "blas_peak_gflops", "results"} <= report.keys()
-    assert report["machine"]["blas_threads"] == 1
+    assert report["machine"]["blas_threads"] == 1 and report["config"]["threads_mode"] == "pinned"
+    assert "threads pinned: BLAS threads 1" in result.stdout.splitlines()[0]
+    assert set(_blas_threads(report)) == {1}
     assert all(v > 0 for v in report["blas_peak_gflops"].values())
     assert [(r["workload"], r["dtype"]) for r in report["results"]] == [
         ("W1", "float64"),
@@ -114,6 +146,24 @@ def test_peer_comparison_quick_run(tmp_path):
     if memory is not None:  # None where /proc/self/clear_refs is not writable
         for key in ("fastbp_float64", "sklearn_float64", "fastbp_float32", "sklearn_float32"):
             assert memory[key]["data_mib"] > 0 and memory[key]["fit_added_mib"] >= 0
+
+
+def test_peer_comparison_default_threads(tmp_path):
+    out = tmp_path / "bench.json"
+    args = ["--quick", "--workloads", "W1", "--dtypes", "float32", "--repeats", "1", "--no-targets"]
+    result = _run_bench(*args, "--threads", "default", "--json", str(out))
+    assert result.returncode == 0, result.stderr
+    assert "threads default: BLAS threads" in result.stdout.splitlines()[0]
+    report = json.loads(out.read_text())
+    assert report["config"]["threads_mode"] == "default" and report["machine"]["blas_threads"] is None
+    assert _blas_threads(report) and all(n >= 1 for n in _blas_threads(report))
+    assert report["results"][0]["fastbp"]["ms_per_epoch"] > 0 and "targets" not in report
+
+
+def test_blas_threads_and_default_threads_do_not_combine():
+    result = _run_bench("--threads", "default", "--blas-threads", "2")
+    assert result.returncode == 2
+    assert "--blas-threads applies to --threads pinned only" in result.stderr
 
 
 # -- the smoke run (executed in a subprocess by the test above) -------------

@@ -1,0 +1,43 @@
+"""Every measurement after the per-epoch table, in one call."""
+
+from .activations import measure_activations
+from .compile import measure_compile
+from .concurrency import measure_grid_search, measure_threads
+from .memory import measure_peak_memory
+from .predict import measure_predict
+
+
+def measure_targets(dtypes, repeats, quick, log=print):
+    """Prediction, activations, threads, grid search, compile and peak memory.
+
+    Parameters
+    ----------
+    dtypes : list of str
+        dtypes of the peak-memory fits.
+    repeats : int
+        Timings per case.
+    quick : bool
+        Smaller or fewer cases (see each measurement).
+    log : callable, default=print
+        Progress output.
+
+    Returns
+    -------
+    dict
+        One entry per measurement: ``predict``, ``activations``,
+        ``threads``, ``grid_search``, ``compile``, ``peak_memory``.
+    """
+    steps = {
+        "predict": lambda: measure_predict(repeats),
+        "activations": lambda: measure_activations(repeats),
+        "threads": lambda: measure_threads(repeats, quick),
+        "grid_search": lambda: measure_grid_search(repeats),
+        "compile": lambda: measure_compile(quick),
+        "peak_memory": lambda: measure_peak_memory(dtypes, quick),
+    }
+    result = {}
+    for name, step in steps.items():
+        log(f"  {name} ...", end="", flush=True)
+        result[name] = step()
+        log(" done")
+    return result
