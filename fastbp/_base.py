@@ -1,30 +1,28 @@
-"""Shared estimator logic: validation, initialisation, the epoch loop, L-BFGS.
+"""Shared estimator logic: parameters, validation, initialisation, fitted attributes, prediction.
 
-This is the scikit-learn side of the boundary; it imports no numba. It
-draws every random number from one ``RandomState`` in scikit-learn's order
-(initial weights layer by layer, then the early-stopping split, then one
-permutation per epoch), so a given integer ``random_state`` reproduces
-``MLPClassifier``/``MLPRegressor``'s trajectory.
+This is the scikit-learn side of the boundary; it imports no numba, and
+the loop between epochs is the training driver's (``_driver.py``). Every
+random number is drawn from one ``RandomState`` in scikit-learn's order
+(initial weights layer by layer here, then the early-stopping split and
+one permutation per epoch in the driver), so a given integer
+``random_state`` reproduces ``MLPClassifier``/``MLPRegressor``'s
+trajectory.
 """
 
 import os
-import warnings
 from abc import ABCMeta, abstractmethod
 from contextlib import nullcontext
 from numbers import Integral, Real
 
 import numpy as np
-import scipy.optimize
 from sklearn.base import BaseEstimator, _fit_context
-from sklearn.exceptions import ConvergenceWarning
-from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _backprop
+from ._driver import LBFGS_CHUNK, StochasticTraining, train_lbfgs
 from ._network import Network, as_kernel_data, n_parameters, workspace_nbytes, writable
-from ._optimizers import ADAM, SGD
 from ._threads import single_threaded_blas
 
 # where the documentation is published (also ``[project.urls]`` in
@@ -32,14 +30,8 @@ from ._threads import single_threaded_blas
 DOCS_URL = "https://fastbp.readthedocs.io/en/latest/"
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
-_LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
 _PREDICT_CHUNK = 512  # rows per chunk of the forward pass in predict
 _SMALL_PREDICT = 64  # up to this many rows BLAS stays single-threaded by itself
-# scikit-learn's words, which users' code and tests match on
-_NON_FINITE = (
-    "Solver produced non-finite parameter weights. The input data may contain large "
-    "values and need to be preprocessed."
-)
 
 
 def _available_memory():
@@ -147,21 +139,6 @@ def _check_assigned_layers(coefs, intercepts):
                 f"shapes {[b.shape for b in intercepts]}."
             )
     return coefs, intercepts
-
-
-class _OptimizerState:
-    """Optimizer state that outlives one ``fit`` call (for partial_fit)."""
-
-    def __init__(self, solver, learning_rate, n_params, dtype):
-        self.solver = solver
-        self.learning_rate = float(learning_rate)
-        self.t = 0  # Adam's step count
-        self.state_1 = np.zeros(n_params, dtype=dtype)  # SGD velocity / Adam first moment
-        self.state_2 = np.zeros(n_params if solver == "adam" else 0, dtype=dtype)
-
-    def __setstate__(self, state):
-        self.__dict__.update(state)
-        self.state_1, self.state_2 = writable(self.state_1), writable(self.state_2)
 
 
 class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
@@ -408,15 +385,15 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
 
         with single_threaded_blas():
             if self.solver in _STOCHASTIC_SOLVERS:
-                self._fit_stochastic(X, Y, y_score, sample_weight, incremental)
+                StochasticTraining(self, X, Y, y_score, sample_weight, incremental).run()
             else:
-                self._fit_lbfgs(X, Y, sample_weight)
+                train_lbfgs(self, X, Y, sample_weight)
         return self
 
     def _batch_rows(self, n_samples):
         """Rows per mini-batch (or per L-BFGS gradient chunk)."""
         if self.solver == "lbfgs":
-            return min(_LBFGS_CHUNK, n_samples)
+            return min(LBFGS_CHUNK, n_samples)
         return min(200 if self.batch_size == "auto" else self.batch_size, n_samples)
 
     def _new_network(self, units, dtype, rng):
@@ -453,271 +430,6 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                 setattr(self, name, value)
         if not hasattr(self, "_best_params"):
             self._best_params = None
-
-    def _early_stopping_split(self, X, Y, y_score, sample_weight):
-        """Training rows and validation data; consumes the RNG as scikit-learn does.
-
-        The training rows stay in ``X`` (the epochs gather them by index),
-        so only the validation share is copied.
-        """
-        stratify = None
-        if hasattr(self, "classes_") and self.n_outputs_ == 1:
-            # binary (and one-class) targets only, as scikit-learn; its
-            # boolean (n, 1) target names the classes 'True'/'False' in
-            # train_test_split's errors and orders them as 0/1
-            stratify = Y[:, :1].astype(bool)
-        train, val = train_test_split(
-            np.arange(X.shape[0]),
-            random_state=self._random_state,
-            test_size=self.validation_fraction,
-            stratify=stratify,
-        )
-        if val.shape[0] < 2:
-            raise ValueError(
-                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
-            )
-        sw_val = None if sample_weight is None else sample_weight[val]
-        return train, X[val], y_score[val], sw_val
-
-    def _fit_stochastic(self, X, Y, y_score, sample_weight, incremental):
-        network = self._network
-        if not incremental or not hasattr(self, "_optimizer"):
-            self._optimizer = _OptimizerState(
-                self.solver, self.learning_rate_init, network.n_params, network.dtype
-            )
-        if self.early_stopping and incremental:
-            raise ValueError("partial_fit does not support early_stopping=True")
-        early_stopping = self.early_stopping
-        train = None  # all rows
-        if early_stopping:
-            if self._best_params is None:
-                self._best_params = network.params.copy()
-            train, X_val, y_val, sw_val = self._early_stopping_split(X, Y, y_score, sample_weight)
-
-        n_samples = X.shape[0] if train is None else train.shape[0]
-        if self.batch_size != "auto" and self.batch_size > n_samples:
-            warnings.warn(
-                f"batch_size={self.batch_size} is larger than the number of "
-                f"samples ({n_samples}); it is clipped to {n_samples}."
-            )
-        batch_size = self._batch_rows(n_samples)
-
-        data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
-        work = network.workspace(batch_size, data[4])
-        net = network.net()
-        opt = self._optimizer
-        solver = ADAM if opt.solver == "adam" else SGD
-        sample_idx = np.arange(n_samples)
-        last_finite = np.empty_like(network.params)
-
-        try:
-            self.n_iter_ = 0
-            for _ in range(self.max_iter):
-                if self.shuffle:
-                    # compose a fresh permutation with the previous order,
-                    # as sklearn.utils.shuffle on the index array does
-                    perm = np.arange(n_samples)
-                    self._random_state.shuffle(perm)
-                    sample_idx = sample_idx[perm]
-                optimizer = (
-                    solver,
-                    opt.learning_rate,
-                    float(self.alpha),
-                    float(self.momentum),
-                    bool(self.nesterovs_momentum),
-                    float(self.beta_1),
-                    float(self.beta_2),
-                    float(self.epsilon),
-                    opt.state_1,
-                    opt.state_2,
-                    opt.t,
-                )
-                rows = sample_idx if train is None else train[sample_idx]
-                last_finite[...] = network.params
-                loss_sum, opt.t = _backprop.run_epoch(net, data, work, optimizer, rows, batch_size)
-                diverged = not (np.isfinite(loss_sum) and np.isfinite(network.params).all())
-                if diverged and not early_stopping:
-                    self._diverged(last_finite, self.n_iter_ + 1, data, X.shape[0])
-
-                self.n_iter_ += 1
-                self.loss_ = loss_sum / n_samples
-                self.t_ += n_samples
-                self.loss_curve_.append(self.loss_)
-                if self.verbose:
-                    print("Iteration %d, loss = %.8f" % (self.n_iter_, self.loss_))
-
-                if early_stopping:
-                    self._update_validation(X_val, y_val, sw_val)
-                    if diverged:
-                        # keep the epoch's NaN score on record, then stop and
-                        # restore the best epoch (scikit-learn trains on, on
-                        # NaN weights, to max_iter)
-                        del self._optimizer  # its moments may be non-finite
-                        warnings.warn(
-                            f"{_NON_FINITE} Training stopped in epoch {self.n_iter_}; the "
-                            "weights of the best validation epoch are kept.",
-                            ConvergenceWarning,
-                        )
-                        break
-                else:
-                    self._update_training_loss()
-
-                if opt.solver == "sgd" and self.learning_rate == "invscaling":
-                    opt.learning_rate = self.learning_rate_init / (self.t_ + 1) ** self.power_t
-
-                if self._no_improvement_count > self.n_iter_no_change:
-                    what = "Validation score" if early_stopping else "Training loss"
-                    msg = "%s did not improve more than tol=%f for %d consecutive epochs." % (
-                        what,
-                        self.tol,
-                        self.n_iter_no_change,
-                    )
-                    if self._stop_or_decay(msg):
-                        break
-                    self._no_improvement_count = 0
-
-                if incremental:
-                    break
-                if self.n_iter_ == self.max_iter:
-                    warnings.warn(
-                        "Stochastic Optimizer: Maximum iterations (%d) reached and "
-                        "the optimization hasn't converged yet." % self.max_iter,
-                        ConvergenceWarning,
-                    )
-        except KeyboardInterrupt:
-            if not np.isfinite(network.params).all():  # interrupted before the check
-                network.params[...] = last_finite
-            warnings.warn("Training interrupted by user.")
-
-        if early_stopping:
-            network.params[...] = self._best_params
-
-    def _diverged(self, last_finite, epoch, data, n_samples):
-        """Restore the weights from before ``epoch`` and raise, naming the likely cause."""
-        self._network.params[...] = last_finite
-        del self._optimizer  # its moments may be non-finite too
-        kept = f"Training stopped in epoch {epoch} and kept the weights from before it"
-        if not self._trainable_at_initialisation(data, n_samples):
-            advice = (
-                f"{kept}, but even at freshly initialised weights the loss or its gradient "
-                "on X is not finite: its values are too large. Scale X (for example with "
-                "sklearn.preprocessing.StandardScaler)."
-            )
-        else:
-            advice = (
-                f"{kept}. The learning rate (learning_rate_init={self.learning_rate_init}) "
-                "is probably too large for this data: use a smaller one, or scale the "
-                "input (for example with sklearn.preprocessing.StandardScaler)."
-            )
-        raise ValueError(f"{_NON_FINITE} {advice}")
-
-    def _trainable_at_initialisation(self, data, n_samples):
-        """Whether a fresh network has a finite loss and gradient on the data.
-
-        When it has not, no step size helps: the input is too large. The
-        fresh weights come from their own generator, so the estimator's
-        random stream is untouched.
-        """
-        network = self._network
-        fresh = self._new_network(network.units.tolist(), network.dtype, np.random.RandomState(0))
-        work = fresh.workspace(min(_LBFGS_CHUNK, n_samples), data[4])
-        grad = np.empty(fresh.n_params, dtype=fresh.dtype)
-        loss = _backprop.full_loss_grad_into(fresh.net(), data, work, float(self.alpha), _LBFGS_CHUNK, grad)
-        return bool(np.isfinite(loss) and np.isfinite(grad).all())
-
-    def _stop_or_decay(self, msg):
-        """After too many epochs without improvement: stop, or divide lr by 5."""
-        opt = self._optimizer
-        if opt.solver != "sgd" or self.learning_rate != "adaptive":
-            if self.verbose:
-                print(msg + " Stopping.")
-            return True
-        if opt.learning_rate <= 1e-6:
-            if self.verbose:
-                print(msg + " Learning rate too small. Stopping.")
-            return True
-        opt.learning_rate /= 5.0
-        if self.verbose:
-            print(msg + " Setting learning rate to %f" % opt.learning_rate)
-        return False
-
-    def _update_training_loss(self):
-        loss = self.loss_curve_[-1]
-        if loss > self.best_loss_ - self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if loss < self.best_loss_:
-            self.best_loss_ = loss
-
-    def _update_validation(self, X_val, y_val, sw_val):
-        score = self._score(X_val, y_val, sw_val)
-        self.validation_scores_.append(score)
-        if self.verbose:
-            print("Validation score: %f" % score)
-        if score < self.best_validation_score_ + self.tol:
-            self._no_improvement_count += 1
-        else:
-            self._no_improvement_count = 0
-        if score > self.best_validation_score_:
-            self.best_validation_score_ = score
-            self._best_params[...] = self._network.params
-
-    def _fit_lbfgs(self, X, Y, sample_weight):
-        network = self._network
-        data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
-        work = network.workspace(self._batch_rows(X.shape[0]), data[4])
-        net = network.net()
-        grad = np.empty(network.n_params, dtype=network.dtype)
-        alpha = float(self.alpha)
-
-        x0 = network.params.astype(np.float64)
-        best = {"loss": np.inf, "x": x0.copy(), "iterations": 0}  # kept for KeyboardInterrupt
-
-        def loss_and_grad(x):
-            network.params[...] = x
-            loss = _backprop.full_loss_grad_into(net, data, work, alpha, _LBFGS_CHUNK, grad)
-            if loss < best["loss"] and np.isfinite(grad).all():
-                best["loss"] = loss
-                best["x"][...] = x
-            return loss, grad.astype(np.float64)
-
-        def count_iteration(intermediate_result):
-            best["iterations"] += 1
-
-        try:
-            result = scipy.optimize.minimize(
-                loss_and_grad,
-                x0,
-                method="L-BFGS-B",
-                jac=True,
-                callback=count_iteration,
-                options={"maxfun": self.max_fun, "maxiter": self.max_iter, "gtol": self.tol},
-            )
-        except KeyboardInterrupt:
-            # keep the lowest-loss weights evaluated so far (the initial ones
-            # when none was finite)
-            network.params[...] = best["x"]
-            self.n_iter_ = best["iterations"]
-            self.loss_ = float(best["loss"])
-            warnings.warn("Training interrupted by user.")
-            return
-        self.n_iter_ = min(result.nit, self.max_iter)
-        if result.status != 0:
-            warnings.warn(
-                f"lbfgs failed to converge after {self.n_iter_} iteration(s) "
-                f"(status={result.status}): {result.message}. Increase max_iter "
-                "or max_fun, or scale the data.",
-                ConvergenceWarning,
-            )
-        if not (np.isfinite(result.fun) and np.isfinite(result.x).all()):
-            network.params[...] = x0
-            raise ValueError(
-                f"{_NON_FINITE} The initial weights are kept. Scale X (for example "
-                "with sklearn.preprocessing.StandardScaler)."
-            )
-        self.loss_ = float(result.fun)
-        network.params[...] = result.x
 
     # -- prediction ------------------------------------------------------
 

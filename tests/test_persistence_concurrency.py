@@ -365,7 +365,7 @@ ALLOWED_MODULES = {
     "copyreg",
     "_codecs",
     "fastbp._estimators",
-    "fastbp._base",
+    "fastbp._driver",  # the optimizer state of partial_fit and warm_start
     "fastbp._network",
 }
 # a fitted classifier keeps its LabelBinarizer, as MLPClassifier does

@@ -1,0 +1,341 @@
+"""The training driver: the Python loop between compiled epochs.
+
+The estimators (``_base.py``, ``_estimators.py``) own scikit-learn's
+contract: parameters, validation, fitted attributes, prediction. This
+module owns what happens around each compiled call: the early-stopping
+split, the shuffle of each epoch, learning-rate schedules, stopping rules,
+validation and the restore of the best epoch, divergence, and
+KeyboardInterrupt; and the bridge from L-BFGS (scipy) to the compiled
+full-batch loss and gradient. The engine (``_backprop``) runs one epoch
+per call and knows nothing of this.
+
+Every random number comes from the estimator's one ``RandomState``, in
+scikit-learn's order: the early-stopping split, then one permutation per
+epoch (the initial weights were drawn before, by the estimator).
+"""
+
+import warnings
+
+import numpy as np
+import scipy.optimize
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+from . import _backprop
+from ._network import as_kernel_data, writable
+from ._optimizers import ADAM, SGD
+
+LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
+
+# scikit-learn's words, which users' code and tests match on
+NON_FINITE = (
+    "Solver produced non-finite parameter weights. The input data may contain large "
+    "values and need to be preprocessed."
+)
+
+
+class OptimizerState:
+    """Optimizer state that outlives one ``fit`` call (for partial_fit)."""
+
+    def __init__(self, solver, learning_rate, n_params, dtype):
+        self.solver = solver
+        self.learning_rate = float(learning_rate)
+        self.t = 0  # Adam's step count
+        self.state_1 = np.zeros(n_params, dtype=dtype)  # SGD velocity / Adam first moment
+        self.state_2 = np.zeros(n_params if solver == "adam" else 0, dtype=dtype)
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        self.state_1, self.state_2 = writable(self.state_1), writable(self.state_2)
+
+
+class StochasticTraining:
+    """One ``fit`` (or ``partial_fit`` epoch) of an 'sgd' or 'adam' estimator.
+
+    Reads the estimator's parameters and writes its fitted attributes
+    (``loss_curve_``, ``validation_scores_``, ``n_iter_``, ...) as it goes;
+    the weights live in the estimator's network and are updated in place.
+    """
+
+    def __init__(self, est, X, Y, y_score, sample_weight, incremental):
+        if est.early_stopping and incremental:
+            raise ValueError("partial_fit does not support early_stopping=True")
+        self.est = est
+        self.incremental = incremental
+        self.network = network = est._network
+        if not incremental or not hasattr(est, "_optimizer"):
+            est._optimizer = OptimizerState(
+                est.solver, est.learning_rate_init, network.n_params, network.dtype
+            )
+        self.train = None  # all rows
+        if est.early_stopping:
+            if est._best_params is None:
+                est._best_params = network.params.copy()
+            self.train, self.X_val, self.y_val, self.sw_val = self._early_stopping_split(
+                X, Y, y_score, sample_weight
+            )
+        self.n_samples = X.shape[0] if self.train is None else self.train.shape[0]
+        if est.batch_size != "auto" and est.batch_size > self.n_samples:
+            warnings.warn(
+                f"batch_size={est.batch_size} is larger than the number of "
+                f"samples ({self.n_samples}); it is clipped to {self.n_samples}."
+            )
+        self.batch_size = est._batch_rows(self.n_samples)
+        self.data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
+        self.work = network.workspace(self.batch_size, self.data[4])
+        self.n_rows = X.shape[0]
+
+    def _early_stopping_split(self, X, Y, y_score, sample_weight):
+        """Training rows and validation data; consumes the RNG as scikit-learn does.
+
+        The training rows stay in ``X`` (the epochs gather them by index),
+        so only the validation share is copied.
+        """
+        est = self.est
+        stratify = None
+        if hasattr(est, "classes_") and est.n_outputs_ == 1:
+            # binary (and one-class) targets only, as scikit-learn; its
+            # boolean (n, 1) target names the classes 'True'/'False' in
+            # train_test_split's errors and orders them as 0/1
+            stratify = Y[:, :1].astype(bool)
+        train, val = train_test_split(
+            np.arange(X.shape[0]),
+            random_state=est._random_state,
+            test_size=est.validation_fraction,
+            stratify=stratify,
+        )
+        if val.shape[0] < 2:
+            raise ValueError(
+                "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
+            )
+        sw_val = None if sample_weight is None else sample_weight[val]
+        return train, X[val], y_score[val], sw_val
+
+    def run(self):
+        """Train up to ``max_iter`` epochs (one for partial_fit)."""
+        est, network = self.est, self.network
+        net, opt = network.net(), est._optimizer
+        solver = ADAM if opt.solver == "adam" else SGD
+        sample_idx = np.arange(self.n_samples)
+        last_finite = np.empty_like(network.params)
+        try:
+            est.n_iter_ = 0
+            for _ in range(est.max_iter):
+                if est.shuffle:
+                    # compose a fresh permutation with the previous order,
+                    # as sklearn.utils.shuffle on the index array does
+                    perm = np.arange(self.n_samples)
+                    est._random_state.shuffle(perm)
+                    sample_idx = sample_idx[perm]
+                optimizer = (
+                    solver,
+                    opt.learning_rate,
+                    float(est.alpha),
+                    float(est.momentum),
+                    bool(est.nesterovs_momentum),
+                    float(est.beta_1),
+                    float(est.beta_2),
+                    float(est.epsilon),
+                    opt.state_1,
+                    opt.state_2,
+                    opt.t,
+                )
+                rows = sample_idx if self.train is None else self.train[sample_idx]
+                last_finite[...] = network.params
+                loss_sum, opt.t = _backprop.run_epoch(
+                    net, self.data, self.work, optimizer, rows, self.batch_size
+                )
+                diverged = not (np.isfinite(loss_sum) and np.isfinite(network.params).all())
+                if diverged and not est.early_stopping:
+                    self._diverged(last_finite, est.n_iter_ + 1)
+                if self._end_epoch(loss_sum, diverged):
+                    break
+        except KeyboardInterrupt:
+            if not np.isfinite(network.params).all():  # interrupted before the check
+                network.params[...] = last_finite
+            warnings.warn("Training interrupted by user.")
+        if est.early_stopping:
+            network.params[...] = est._best_params
+
+    def _end_epoch(self, loss_sum, diverged):
+        """Record the epoch, update schedules and stopping rules; True to stop."""
+        est, opt = self.est, self.est._optimizer
+        est.n_iter_ += 1
+        est.loss_ = loss_sum / self.n_samples
+        est.t_ += self.n_samples
+        est.loss_curve_.append(est.loss_)
+        if est.verbose:
+            print("Iteration %d, loss = %.8f" % (est.n_iter_, est.loss_))
+
+        if est.early_stopping:
+            self._update_validation()
+            if diverged:
+                # keep the epoch's NaN score on record, then stop and restore
+                # the best epoch (scikit-learn trains on, on NaN weights, to
+                # max_iter)
+                del est._optimizer  # its moments may be non-finite
+                warnings.warn(
+                    f"{NON_FINITE} Training stopped in epoch {est.n_iter_}; the "
+                    "weights of the best validation epoch are kept.",
+                    ConvergenceWarning,
+                )
+                return True
+        else:
+            self._update_training_loss()
+
+        if opt.solver == "sgd" and est.learning_rate == "invscaling":
+            opt.learning_rate = est.learning_rate_init / (est.t_ + 1) ** est.power_t
+
+        if est._no_improvement_count > est.n_iter_no_change:
+            what = "Validation score" if est.early_stopping else "Training loss"
+            msg = "%s did not improve more than tol=%f for %d consecutive epochs." % (
+                what,
+                est.tol,
+                est.n_iter_no_change,
+            )
+            if self._stop_or_decay(msg):
+                return True
+            est._no_improvement_count = 0
+
+        if self.incremental:
+            return True
+        if est.n_iter_ == est.max_iter:
+            warnings.warn(
+                "Stochastic Optimizer: Maximum iterations (%d) reached and "
+                "the optimization hasn't converged yet." % est.max_iter,
+                ConvergenceWarning,
+            )
+        return False
+
+    def _diverged(self, last_finite, epoch):
+        """Restore the weights from before ``epoch`` and raise, naming the likely cause."""
+        est = self.est
+        self.network.params[...] = last_finite
+        del est._optimizer  # its moments may be non-finite too
+        kept = f"Training stopped in epoch {epoch} and kept the weights from before it"
+        if not self._trainable_at_initialisation():
+            advice = (
+                f"{kept}, but even at freshly initialised weights the loss or its gradient "
+                "on X is not finite: its values are too large. Scale X (for example with "
+                "sklearn.preprocessing.StandardScaler)."
+            )
+        else:
+            advice = (
+                f"{kept}. The learning rate (learning_rate_init={est.learning_rate_init}) "
+                "is probably too large for this data: use a smaller one, or scale the "
+                "input (for example with sklearn.preprocessing.StandardScaler)."
+            )
+        raise ValueError(f"{NON_FINITE} {advice}")
+
+    def _trainable_at_initialisation(self):
+        """Whether a fresh network has a finite loss and gradient on the data.
+
+        When it has not, no step size helps: the input is too large. The
+        fresh weights come from their own generator, so the estimator's
+        random stream is untouched.
+        """
+        network = self.network
+        fresh = self.est._new_network(network.units.tolist(), network.dtype, np.random.RandomState(0))
+        work = fresh.workspace(min(LBFGS_CHUNK, self.n_rows), self.data[4])
+        grad = np.empty(fresh.n_params, dtype=fresh.dtype)
+        alpha = float(self.est.alpha)
+        loss = _backprop.full_loss_grad_into(fresh.net(), self.data, work, alpha, LBFGS_CHUNK, grad)
+        return bool(np.isfinite(loss) and np.isfinite(grad).all())
+
+    def _stop_or_decay(self, msg):
+        """After too many epochs without improvement: stop, or divide lr by 5."""
+        est, opt = self.est, self.est._optimizer
+        if opt.solver != "sgd" or est.learning_rate != "adaptive":
+            if est.verbose:
+                print(msg + " Stopping.")
+            return True
+        if opt.learning_rate <= 1e-6:
+            if est.verbose:
+                print(msg + " Learning rate too small. Stopping.")
+            return True
+        opt.learning_rate /= 5.0
+        if est.verbose:
+            print(msg + " Setting learning rate to %f" % opt.learning_rate)
+        return False
+
+    def _update_training_loss(self):
+        est = self.est
+        loss = est.loss_curve_[-1]
+        if loss > est.best_loss_ - est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if loss < est.best_loss_:
+            est.best_loss_ = loss
+
+    def _update_validation(self):
+        est = self.est
+        score = est._score(self.X_val, self.y_val, self.sw_val)
+        est.validation_scores_.append(score)
+        if est.verbose:
+            print("Validation score: %f" % score)
+        if score < est.best_validation_score_ + est.tol:
+            est._no_improvement_count += 1
+        else:
+            est._no_improvement_count = 0
+        if score > est.best_validation_score_:
+            est.best_validation_score_ = score
+            est._best_params[...] = self.network.params
+
+
+def train_lbfgs(est, X, Y, sample_weight):
+    """Fit with scipy's L-BFGS-B over the compiled full-batch loss and gradient."""
+    network = est._network
+    data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
+    work = network.workspace(est._batch_rows(X.shape[0]), data[4])
+    net = network.net()
+    grad = np.empty(network.n_params, dtype=network.dtype)
+    alpha = float(est.alpha)
+
+    x0 = network.params.astype(np.float64)
+    best = {"loss": np.inf, "x": x0.copy(), "iterations": 0}  # kept for KeyboardInterrupt
+
+    def loss_and_grad(x):
+        network.params[...] = x
+        loss = _backprop.full_loss_grad_into(net, data, work, alpha, LBFGS_CHUNK, grad)
+        if loss < best["loss"] and np.isfinite(grad).all():
+            best["loss"] = loss
+            best["x"][...] = x
+        return loss, grad.astype(np.float64)
+
+    def count_iteration(intermediate_result):
+        best["iterations"] += 1
+
+    try:
+        result = scipy.optimize.minimize(
+            loss_and_grad,
+            x0,
+            method="L-BFGS-B",
+            jac=True,
+            callback=count_iteration,
+            options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
+        )
+    except KeyboardInterrupt:
+        # keep the lowest-loss weights evaluated so far (the initial ones
+        # when none was finite)
+        network.params[...] = best["x"]
+        est.n_iter_ = best["iterations"]
+        est.loss_ = float(best["loss"])
+        warnings.warn("Training interrupted by user.")
+        return
+    est.n_iter_ = min(result.nit, est.max_iter)
+    if result.status != 0:
+        warnings.warn(
+            f"lbfgs failed to converge after {est.n_iter_} iteration(s) "
+            f"(status={result.status}): {result.message}. Increase max_iter "
+            "or max_fun, or scale the data.",
+            ConvergenceWarning,
+        )
+    if not (np.isfinite(result.fun) and np.isfinite(result.x).all()):
+        network.params[...] = x0
+        raise ValueError(
+            f"{NON_FINITE} The initial weights are kept. Scale X (for example "
+            "with sklearn.preprocessing.StandardScaler)."
+        )
+    est.loss_ = float(result.fun)
+    network.params[...] = result.x
