@@ -242,6 +242,10 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
     def _score(self, X, y, sample_weight):
         """Validation score for early stopping (no input validation)."""
 
+    def _weigh_samples(self, y, sample_weight, incremental):
+        """The sample weights training uses (the classifier folds in class_weight)."""
+        return sample_weight
+
     # -- fitted parameters: views into the flat parameter vector ---------
     #
     # ``coefs_`` and ``intercepts_`` are plain lists of views into the
@@ -360,6 +364,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
                     f"{network.activation!r}, got {units} with {self.activation!r}."
                 )
         dtype = X.dtype if first_pass else network.dtype
+        sample_weight = self._weigh_samples(y_score, sample_weight, incremental)
         if sample_weight is not None:
             sample_weight = _check_sample_weight(sample_weight, X, dtype=dtype, ensure_non_negative=True)
             with np.errstate(over="ignore"):

@@ -5,6 +5,7 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import StrOptions
+from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
@@ -126,6 +127,17 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     ----------"""
         + _PARAMETERS_DOC
         + """
+    class_weight : dict, list of dict or 'balanced', default=None
+        Weights of the classes, multiplying ``sample_weight``: ``{label:
+        weight}`` (labels not named weigh 1), or 'balanced', which weighs
+        each class by ``n_samples / (n_classes * count)`` counted on ``y``
+        (``sklearn.utils.class_weight.compute_sample_weight``). A multilabel
+        target takes one dict per label, or 'balanced' (the product over
+        labels). The early-stopping validation score is weighted too.
+        ``partial_fit`` takes a dict but not 'balanced', since one batch's
+        class counts are not the data's. scikit-learn's MLPClassifier has no
+        such parameter.
+
     Attributes
     ----------
     classes_ : ndarray or list of ndarray
@@ -169,7 +181,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        class_weight=None,
     ):
+        self.class_weight = class_weight
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -196,6 +210,56 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
         )
+
+    _parameter_constraints: dict = {
+        **BaseBackprop._parameter_constraints,
+        "class_weight": [dict, list, StrOptions({"balanced"}), None],
+    }
+
+    def _weigh_samples(self, y, sample_weight, incremental):
+        class_weight = self.class_weight
+        if class_weight is None:
+            return sample_weight
+        if isinstance(class_weight, str):  # 'balanced': counted on this y
+            if incremental:
+                raise ValueError(
+                    "class_weight='balanced' is not supported by partial_fit: one batch's class "
+                    "counts are not those of the data. Compute the weights once, e.g. with "
+                    "sklearn.utils.class_weight.compute_class_weight('balanced', classes=classes, "
+                    "y=y) on the whole target (or a large sample of it), and pass them as a dict."
+                )
+            weights = compute_sample_weight(class_weight, y)
+        elif y.ndim == 1:
+            weights = self._label_weights(class_weight, self.classes_, "class_weight")[
+                np.searchsorted(self.classes_, y)
+            ]
+        else:  # multilabel: one dict per label, for its values 0 and 1
+            if not isinstance(class_weight, list) or len(class_weight) != y.shape[1]:
+                raise ValueError(
+                    f"For a multilabel target class_weight must be 'balanced' or a list of "
+                    f"{y.shape[1]} dicts, one per label; got {class_weight!r}."
+                )
+            weights = np.ones(y.shape[0])
+            for k, label_weight in enumerate(class_weight):
+                weights *= self._label_weights(label_weight, np.array([0, 1]), f"class_weight[{k}]")[
+                    (y[:, k] != 0).astype(np.intp)
+                ]
+        return weights if sample_weight is None else np.asarray(sample_weight) * weights
+
+    @staticmethod
+    def _label_weights(weights, labels, name):
+        """Weights of ``labels`` from the dict ``weights`` (labels it does not name: 1)."""
+        if not isinstance(weights, dict):
+            raise ValueError(f"{name} must be a dict of label: weight; got {weights!r}.")
+        unknown = [key for key in weights if key not in set(labels.tolist())]
+        if unknown:
+            raise ValueError(
+                f"{name} names labels that are not classes: {unknown}; the classes are {labels}."
+            )
+        values = np.array([weights.get(label, 1.0) for label in labels.tolist()], dtype=np.float64)
+        if not (np.isfinite(values).all() and (values >= 0).all()):
+            raise ValueError(f"{name} must hold finite, non-negative weights; got {weights}.")
+        return values
 
     def _validate_input(self, X, y, incremental, reset):
         X, y = validate_data(

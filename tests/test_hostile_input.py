@@ -265,6 +265,27 @@ TABLE = [
         y=Y_REG,
     ),
     *_expand(
+        "class_weight-negative",
+        CLF,
+        TRAIN,
+        r"class_weight must hold finite, non-negative weights; got \{0: -1.0\}",
+        params={"class_weight": {0: -1.0}},
+    ),
+    *_expand(
+        "class_weight-unknown-class",
+        CLF,
+        TRAIN,
+        r"class_weight names labels that are not classes: \[7\]; the classes are \[0 1\]",
+        params={"class_weight": {0: 1.0, 7: 2.0}},
+    ),
+    *_expand(
+        "class_weight-balanced-partial_fit",
+        CLF,
+        (PARTIAL_FIT,),
+        "class_weight='balanced' is not supported by partial_fit",
+        params={"class_weight": "balanced"},
+    ),
+    *_expand(
         "label-outside-classes",
         CLF,
         (PARTIAL_FIT, PARTIAL_FIT_AGAIN),
@@ -382,12 +403,14 @@ INVALID_PARAMETERS = {
     "n_iter_no_change": 0,
     "max_fun": 0,
     "loss": "hinge",  # regressor only; the classifier's loss is fixed
+    "class_weight": "uniform",  # classifier only
 }
+ONLY_FOR = {"loss": BackpropRegressor, "class_weight": BackpropClassifier}
 
 
 @pytest.mark.parametrize("Est", [BackpropClassifier, BackpropRegressor], ids=lambda E: E.__name__)
 def test_invalid_parameter_table_covers_every_constraint(Est):
-    expected = set(INVALID_PARAMETERS) - ({"loss"} if Est is BackpropClassifier else set())
+    expected = {name for name in INVALID_PARAMETERS if ONLY_FOR.get(name, Est) is Est}
     assert set(Est._parameter_constraints) == expected
 
 
