@@ -173,6 +173,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         "epsilon": [Interval(Real, 0, None, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping_metric": [StrOptions({"score", "loss"})],
     }
 
     @abstractmethod
@@ -202,6 +203,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         epsilon,
         n_iter_no_change,
         max_fun,
+        early_stopping_metric,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -227,6 +229,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         self.epsilon = epsilon
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
+        self.early_stopping_metric = early_stopping_metric
 
     # -- subclass hooks -------------------------------------------------
 
@@ -382,6 +385,11 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if not incremental or not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
 
+        if self.solver == "lbfgs" and self.early_stopping_metric != "score":
+            raise ValueError(
+                f"early_stopping_metric={self.early_stopping_metric!r} applies to the stochastic "
+                "solvers only (early stopping needs epochs); solver='lbfgs' has none."
+            )
         if first_pass:
             _check_fits_in_memory(units, dtype, self.solver, self._batch_rows(X.shape[0]))
             self._initialize(units, dtype)
@@ -427,9 +435,21 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         if self.solver in _STOCHASTIC_SOLVERS:
             initial.update(loss_curve_=[], _no_improvement_count=0)
             if self.early_stopping:
-                initial.update(validation_scores_=[], best_validation_score_=-np.inf, best_loss_=None)
+                initial.update(
+                    validation_scores_=[],
+                    best_validation_score_=-np.inf,
+                    validation_loss_curve_=[],
+                    best_validation_loss_=np.inf,
+                    best_loss_=None,
+                )
             else:
-                initial.update(best_loss_=np.inf, validation_scores_=None, best_validation_score_=None)
+                initial.update(
+                    best_loss_=np.inf,
+                    validation_scores_=None,
+                    best_validation_score_=None,
+                    validation_loss_curve_=None,
+                    best_validation_loss_=None,
+                )
         for name, value in initial.items():
             if not (only_missing and hasattr(self, name)):
                 setattr(self, name, value)

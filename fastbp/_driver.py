@@ -71,9 +71,15 @@ class StochasticTraining:
         if est.early_stopping:
             if est._best_params is None:
                 est._best_params = network.params.copy()
-            self.train, self.X_val, self.y_val, self.sw_val = self._early_stopping_split(
-                X, Y, y_score, sample_weight
+            self.train, val = self._early_stopping_split(X, Y)
+            self.X_val, self.y_val = X[val], y_score[val]
+            self.sw_val = None if sample_weight is None else sample_weight[val]
+            # the validation loss: the compiled loss over the validation rows
+            self.val_data = as_kernel_data(
+                self.X_val, Y[val], self.sw_val, dtype=network.dtype, n_outputs=Y.shape[1]
             )
+            self.val_work = network.workspace(min(LBFGS_CHUNK, len(val)), self.val_data[4])
+            self.val_grad = np.empty(network.n_params, dtype=network.dtype)
         self.n_samples = X.shape[0] if self.train is None else self.train.shape[0]
         if est.batch_size != "auto" and est.batch_size > self.n_samples:
             warnings.warn(
@@ -85,8 +91,8 @@ class StochasticTraining:
         self.work = network.workspace(self.batch_size, self.data[4])
         self.n_rows = X.shape[0]
 
-    def _early_stopping_split(self, X, Y, y_score, sample_weight):
-        """Training rows and validation data; consumes the RNG as scikit-learn does.
+    def _early_stopping_split(self, X, Y):
+        """Training and validation row indices; consumes the RNG as scikit-learn does.
 
         The training rows stay in ``X`` (the epochs gather them by index),
         so only the validation share is copied.
@@ -108,8 +114,7 @@ class StochasticTraining:
             raise ValueError(
                 "The validation set is too small. Increase 'validation_fraction' or the size of your dataset."
             )
-        sw_val = None if sample_weight is None else sample_weight[val]
-        return train, X[val], y_score[val], sw_val
+        return train, val
 
     def run(self):
         """Train up to ``max_iter`` epochs (one for partial_fit)."""
@@ -187,7 +192,9 @@ class StochasticTraining:
             opt.learning_rate = est.learning_rate_init / (est.t_ + 1) ** est.power_t
 
         if est._no_improvement_count > est.n_iter_no_change:
-            what = "Validation score" if est.early_stopping else "Training loss"
+            what = "Training loss"
+            if est.early_stopping:
+                what = "Validation loss" if est.early_stopping_metric == "loss" else "Validation score"
             msg = "%s did not improve more than tol=%f for %d consecutive epochs." % (
                 what,
                 est.tol,
@@ -268,18 +275,36 @@ class StochasticTraining:
         if loss < est.best_loss_:
             est.best_loss_ = loss
 
+    def _validation_loss(self):
+        """Like ``loss_curve_``: weighted mean loss plus each sample's share of the L2 term."""
+        net = self.network.net()
+        loss = _backprop.full_loss_grad_into(
+            net, self.val_data, self.val_work, 0.0, LBFGS_CHUNK, self.val_grad
+        )
+        coefs = self.network.params[: self.network.n_coef]
+        return float(loss + 0.5 * self.est.alpha * np.dot(coefs, coefs) / self.batch_size)
+
     def _update_validation(self):
         est = self.est
         score = est._score(self.X_val, self.y_val, self.sw_val)
+        loss = self._validation_loss()
         est.validation_scores_.append(score)
+        est.validation_loss_curve_.append(loss)
         if est.verbose:
             print("Validation score: %f" % score)
-        if score < est.best_validation_score_ + est.tol:
-            est._no_improvement_count += 1
-        else:
-            est._no_improvement_count = 0
-        if score > est.best_validation_score_:
-            est.best_validation_score_ = score
+            if est.early_stopping_metric == "loss":
+                print("Validation loss: %.8f" % loss)
+        if est.early_stopping_metric == "loss":
+            improved, best = loss < est.best_validation_loss_ - est.tol, loss < est.best_validation_loss_
+        else:  # scikit-learn's rule (a NaN score counts as improved, as there)
+            improved, best = (
+                not score < est.best_validation_score_ + est.tol,
+                score > est.best_validation_score_,
+            )
+        est._no_improvement_count = 0 if improved else est._no_improvement_count + 1
+        est.best_validation_score_ = max(est.best_validation_score_, score)
+        est.best_validation_loss_ = min(est.best_validation_loss_, loss)
+        if best:
             est._best_params[...] = self.network.params
 
 

@@ -55,8 +55,11 @@ _PARAMETERS_DOC = """
         Use Nesterov's momentum ('sgd' with momentum > 0).
     early_stopping : bool, default=False
         Hold out ``validation_fraction`` of the data and stop when its score
-        has not improved by ``tol`` for ``n_iter_no_change`` epochs; the
-        weights with the best validation score are kept.
+        (or loss, see ``early_stopping_metric``) has not improved by ``tol``
+        for ``n_iter_no_change`` epochs; the weights of the best validation
+        epoch are kept. With ``n_iter_no_change=np.inf`` the whole run of
+        ``max_iter`` epochs is trained and its best epoch kept (RealMLP's
+        recipe).
     validation_fraction : float, default=0.1
         Share of the training data held out for early stopping.
     beta_1 : float, default=0.9
@@ -69,6 +72,11 @@ _PARAMETERS_DOC = """
         Epochs without improvement before stopping (stochastic solvers).
     max_fun : int, default=15000
         Maximum number of loss evaluations of 'lbfgs'.
+    early_stopping_metric : {'score', 'loss'}, default='score'
+        What early stopping watches and which epoch it keeps: the validation
+        score (accuracy, R^2; scikit-learn's choice), or the validation loss
+        (``validation_loss_curve_``; lower is better). Stochastic solvers
+        only. scikit-learn's MLP has no such parameter.
 """
 
 _ATTRIBUTES_DOC = """
@@ -80,6 +88,13 @@ _ATTRIBUTES_DOC = """
         Loss after each epoch (stochastic solvers).
     validation_scores_ : list of float or None
         Validation score after each epoch, with early stopping.
+    validation_loss_curve_ : list of float or None
+        Validation loss after each epoch, with early stopping: the weighted
+        mean loss of the validation rows plus the L2 term each training
+        sample carries in ``loss_curve_`` (``0.5 * alpha * ||W||^2`` divided
+        by the batch size), so the two curves compare.
+    best_validation_loss_ : float or None
+        Lowest validation loss, with early stopping.
     best_validation_score_ : float or None
         Best validation score, with early stopping.
     t_ : int
@@ -181,6 +196,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        early_stopping_metric="score",
         class_weight=None,
     ):
         self.class_weight = class_weight
@@ -209,6 +225,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            early_stopping_metric=early_stopping_metric,
         )
 
     _parameter_constraints: dict = {
@@ -498,6 +515,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         epsilon=1e-8,
         n_iter_no_change=10,
         max_fun=15000,
+        early_stopping_metric="score",
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -524,6 +542,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             epsilon=epsilon,
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
+            early_stopping_metric=early_stopping_metric,
         )
 
     def _validate_input(self, X, y, incremental, reset):

@@ -402,6 +402,7 @@ INVALID_PARAMETERS = {
     "epsilon": 0,
     "n_iter_no_change": 0,
     "max_fun": 0,
+    "early_stopping_metric": "auc",
     "loss": "hinge",  # regressor only; the classifier's loss is fixed
     "class_weight": "uniform",  # classifier only
 }

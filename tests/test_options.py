@@ -4,16 +4,20 @@
   ``sklearn.utils.class_weight.compute_sample_weight`` (scikit-learn's own
   definition of the weights), and so the same trajectory as
   ``MLPClassifier`` given those sample weights.
+- ``validation_loss_curve_``: the plain-NumPy reference loss of the
+  validation rows (tests/reference.py) plus the L2 share of a training
+  sample; ``early_stopping_metric='loss'`` keeps the lowest-loss epoch.
 """
 
 import numpy as np
 import pytest
-from sklearn.datasets import load_iris, make_multilabel_classification
+from sklearn.datasets import load_diabetes, load_iris, make_multilabel_classification
+from sklearn.model_selection import train_test_split
 from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
-from fastbp import BackpropClassifier
+from fastbp import BackpropClassifier, BackpropRegressor
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -96,3 +100,95 @@ def test_class_weight_of_a_multilabel_target():
         BackpropClassifier(class_weight={0: 2.0}).fit(X, Y)
     with pytest.raises(ValueError, match=r"class_weight\[1\] names labels that are not classes: \[2\]"):
         BackpropClassifier(class_weight=[{}, {2: 1.0}, {}]).fit(X, Y)
+
+
+# -- validation loss and the early-stopping metric ----------------------------------------
+
+try:
+    from . import reference as ref
+except ImportError:  # tests/ collected as a plain directory (rootdir on sys.path)
+    import reference as ref
+
+
+def _validation_rows(est, seed, n_samples, stratify):
+    """The validation rows of ``est``'s split: drawn after the initial weights."""
+    rng = np.random.RandomState(seed)
+    for coef, intercept in zip(est.coefs_, est.intercepts_):
+        rng.uniform(size=coef.shape), rng.uniform(size=intercept.shape)  # the Glorot draws
+    return train_test_split(
+        np.arange(n_samples), test_size=est.validation_fraction, random_state=rng, stratify=stratify
+    )[1]
+
+
+@pytest.mark.parametrize("weighted", [False, True])
+@pytest.mark.parametrize("name", ["squared_error", "poisson", "multiclass"])
+def test_validation_loss_is_the_reference_loss_of_the_validation_rows(name, weighted):
+    """Frozen weights (a step of 1e-300): every epoch's validation loss is the initial model's."""
+    rng = np.random.RandomState(0)
+    X = StandardScaler().fit_transform(rng.normal(size=(120, 5)))
+    if name == "multiclass":
+        y = rng.randint(0, 3, 120)
+        est = BackpropClassifier
+    else:
+        y = rng.poisson(2.0, 120).astype(float) if name == "poisson" else X @ rng.normal(size=5)
+        est = BackpropRegressor
+    sw = rng.uniform(0.5, 2.0, 120) if weighted else None
+    params = dict(
+        hidden_layer_sizes=(4,), solver="sgd", momentum=0.0, learning_rate_init=1e-300, max_iter=3,
+        shuffle=False, alpha=0.1, batch_size=25, early_stopping=True, random_state=7,
+    )  # fmt: skip
+    if est is BackpropRegressor:
+        params["loss"] = name
+    model = est(**params).fit(X, y, sample_weight=sw)
+    val = _validation_rows(model, 7, len(y), None)
+    P = model._forward(X[val], check_input=False)
+    Y = model._one_hot(y[val], np.float64) if est is BackpropClassifier else y[val].reshape(-1, 1)
+    w = np.ones(len(val)) if sw is None else sw[val]
+    losses = ref.sample_losses(model.out_activation_, P, Y)
+    l2 = 0.5 * 0.1 * sum((c**2).sum() for c in model.coefs_) / 25
+    np.testing.assert_allclose(model.validation_loss_curve_, np.average(losses, weights=w) + l2, rtol=1e-10)
+    assert model.best_validation_loss_ == min(model.validation_loss_curve_)
+    assert len(model.validation_loss_curve_) == len(model.validation_scores_) == model.n_iter_
+
+
+def test_early_stopping_on_the_loss_keeps_the_lowest_loss_epoch():
+    X, y = load_diabetes(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+    params = dict(hidden_layer_sizes=(16,), early_stopping=True, learning_rate_init=0.01, random_state=0)
+    # the whole run (RealMLP's recipe: never stop early), keeping the best epoch
+    full = BackpropRegressor(
+        **params, max_iter=40, n_iter_no_change=np.inf, early_stopping_metric="loss"
+    ).fit(X, y)
+    assert full.n_iter_ == 40
+    best_epoch = int(np.argmin(full.validation_loss_curve_)) + 1
+    assert full.best_validation_loss_ == full.validation_loss_curve_[best_epoch - 1]
+    # the kept weights are that epoch's: a run that ends there keeps the same
+    shorter = BackpropRegressor(
+        **params, max_iter=best_epoch, n_iter_no_change=np.inf, early_stopping_metric="loss"
+    )
+    assert _same_weights(full, shorter.fit(X, y))
+    # the default metric keeps the best score's epoch instead, as scikit-learn
+    by_score = BackpropRegressor(**params, max_iter=40, n_iter_no_change=np.inf).fit(X, y)
+    assert by_score.best_validation_score_ == max(by_score.validation_scores_)
+    assert by_score.validation_loss_curve_ == full.validation_loss_curve_  # same run, same curves
+
+
+def test_early_stopping_on_the_loss_stops_when_it_stops_improving():
+    X, y = load_diabetes(return_X_y=True)
+    X, y = StandardScaler().fit_transform(X), (y - y.mean()) / y.std()
+    model = BackpropRegressor(
+        hidden_layer_sizes=(32,), early_stopping=True, early_stopping_metric="loss", learning_rate_init=0.05,
+        n_iter_no_change=3, tol=0.0, max_iter=300, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    curve = np.array(model.validation_loss_curve_)
+    assert model.n_iter_ < 300
+    # the last n_iter_no_change + 1 epochs never beat the best before them
+    assert curve[-4:].min() >= curve[:-4].min()
+
+
+def test_early_stopping_metric_with_lbfgs_is_refused():
+    X, y = load_diabetes(return_X_y=True)
+    with pytest.raises(
+        ValueError, match="early_stopping_metric='loss' applies to the stochastic solvers only"
+    ):
+        BackpropRegressor(solver="lbfgs", early_stopping_metric="loss").fit(X, y)
