@@ -1,10 +1,12 @@
 """BackpropClassifier and BackpropRegressor."""
 
+from numbers import Real
+
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
@@ -152,6 +154,14 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         ``partial_fit`` takes a dict but not 'balanced', since one batch's
         class counts are not the data's. scikit-learn's MLPClassifier has no
         such parameter.
+    label_smoothing : float in [0, 1), default=0.0
+        Trains on targets ``y * (1 - label_smoothing) + label_smoothing / K``
+        instead of 0/1 indicators, with ``K`` the number of classes of a
+        multiclass target and 2 for a binary target and for each label of
+        a multilabel one (PyTorch's ``CrossEntropyLoss(label_smoothing=...)``
+        for the multiclass case). ``loss_curve_`` and the validation loss are
+        the smoothed loss; predictions and scores are unchanged in meaning.
+        scikit-learn's MLPClassifier has no such parameter.
 
     Attributes
     ----------
@@ -198,8 +208,10 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         max_fun=15000,
         early_stopping_metric="score",
         class_weight=None,
+        label_smoothing=0.0,
     ):
         self.class_weight = class_weight
+        self.label_smoothing = label_smoothing
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -231,6 +243,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     _parameter_constraints: dict = {
         **BaseBackprop._parameter_constraints,
         "class_weight": [dict, list, StrOptions({"balanced"}), None],
+        "label_smoothing": [Interval(Real, 0, 1, closed="left")],
     }
 
     def _weigh_samples(self, y, sample_weight, incremental):
@@ -316,7 +329,13 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
                 )
         # a target with one class trains (towards an all-zero column) and
         # predicts that class, as scikit-learn's does
-        return X, self._one_hot(y, X.dtype), y
+        Y = self._one_hot(y, X.dtype)
+        if self.label_smoothing:
+            # each target mixed with the uniform one over its K classes: K is
+            # the class count of a softmax output, 2 for each logistic unit
+            n_classes = Y.shape[1] if self._output_activation() == "softmax" else 2
+            Y = np.asarray(Y, dtype=X.dtype) * (1 - self.label_smoothing) + self.label_smoothing / n_classes
+        return X, Y, y
 
     def _one_hot(self, y, dtype):
         """Target matrix of ``y`` (labels already checked against ``classes_``).

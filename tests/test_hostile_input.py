@@ -405,8 +405,9 @@ INVALID_PARAMETERS = {
     "early_stopping_metric": "auc",
     "loss": "hinge",  # regressor only; the classifier's loss is fixed
     "class_weight": "uniform",  # classifier only
+    "label_smoothing": 1.0,  # classifier only
 }
-ONLY_FOR = {"loss": BackpropRegressor, "class_weight": BackpropClassifier}
+ONLY_FOR = {"loss": BackpropRegressor, "class_weight": BackpropClassifier, "label_smoothing": BackpropClassifier}
 
 
 @pytest.mark.parametrize("Est", [BackpropClassifier, BackpropRegressor], ids=lambda E: E.__name__)

@@ -192,3 +192,97 @@ def test_early_stopping_metric_with_lbfgs_is_refused():
         ValueError, match="early_stopping_metric='loss' applies to the stochastic solvers only"
     ):
         BackpropRegressor(solver="lbfgs", early_stopping_metric="loss").fit(X, y)
+
+
+# -- label smoothing ----------------------------------------------------------------------
+
+
+def _smoothed(Y, eps, n_classes):
+    return Y * (1 - eps) + eps / n_classes
+
+
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_label_smoothing_trains_on_the_smoothed_loss(target):
+    """Frozen weights, one batch of all rows: loss_curve_[0] is the initial model's smoothed loss."""
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(60, 4))
+    if target == "multilabel":
+        y = rng.randint(0, 2, size=(60, 3))
+    else:
+        y = rng.randint(0, 2 if target == "binary" else 4, size=60)
+    eps = 0.2
+    params = dict(
+        hidden_layer_sizes=(5,), solver="sgd", momentum=0.0, learning_rate_init=1e-300, max_iter=1,
+        shuffle=False, alpha=0.0, batch_size=60, random_state=0, label_smoothing=eps,
+    )  # fmt: skip
+    model = BackpropClassifier(**params).fit(X, y)
+    P = model._forward(X, check_input=False)
+    Y = model._one_hot(y, np.float64).astype(np.float64)
+    n_classes = Y.shape[1] if target == "multiclass" else 2
+    expected = ref.sample_losses(model.out_activation_, P, _smoothed(Y, eps, n_classes)).mean()
+    np.testing.assert_allclose(model.loss_curve_[0], expected, rtol=1e-12)
+    unsmoothed = BackpropClassifier(**{**params, "label_smoothing": 0.0}).fit(X, y)
+    assert not np.isclose(unsmoothed.loss_curve_[0], model.loss_curve_[0], rtol=1e-6)
+    np.testing.assert_array_equal(unsmoothed.predict_proba(X), model.predict_proba(X))  # same frozen model
+
+
+@pytest.mark.parametrize("target", ["binary", "multiclass"])
+def test_smoothed_loss_gradient_matches_finite_differences(target):
+    from fastbp import _backprop
+    from fastbp._network import as_kernel_data
+
+    rng = np.random.RandomState(1)
+    X = rng.normal(size=(30, 4))
+    y = rng.randint(0, 2 if target == "binary" else 3, size=30)
+    model = BackpropClassifier(hidden_layer_sizes=(5,), activation="tanh", max_iter=3, label_smoothing=0.3)
+    model.set_params(random_state=0).fit(X, y)
+    _, Y, _ = model._validate_input(X, y, incremental=False, reset=False)
+    network = model._network
+    data = as_kernel_data(X, Y, None, dtype=np.float64, n_outputs=Y.shape[1])
+    work = network.workspace(30, False)
+    grad = np.empty(network.n_params)
+
+    def loss_at(params):
+        network.params[...] = params
+        return _backprop.full_loss_grad_into(network.net(), data, work, 0.01, 30, grad)
+
+    theta = network.params.copy()
+    loss_at(theta)
+    analytic = grad.copy()
+    h = 1e-6
+    numeric = np.array(
+        [(loss_at(theta + h * e) - loss_at(theta - h * e)) / (2 * h) for e in np.eye(theta.size)]
+    )
+    network.params[...] = theta
+    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+
+
+# Reference numbers from PyTorch 2.13.0 (CPU, float64), one-off run, not a
+# test dependency:
+#   torch.nn.CrossEntropyLoss(label_smoothing=eps)(LOGITS, TARGET)
+# and, weighted, (CrossEntropyLoss(label_smoothing=0.1, reduction="none")(...)
+# * W).sum() / W.sum()
+LOGITS = np.array([[2.0, -1.0, 0.5], [0.1, 0.2, -0.3], [-2.0, 1.5, 3.0], [0.0, 0.0, 1.0]])
+TARGET = np.array([0, 2, 1, 2])
+W = np.array([1.0, 2.0, 0.5, 1.5])
+TORCH_CROSS_ENTROPY = {0.0: 0.9801226499539701, 0.1: 1.0434559832873036, 0.25: 1.1384559832873034}
+TORCH_WEIGHTED_CROSS_ENTROPY = 0.9973840957663584  # label_smoothing=0.1, weights W
+
+
+@pytest.mark.parametrize("eps", sorted(TORCH_CROSS_ENTROPY))
+def test_label_smoothing_is_pytorchs(eps):
+    """A network whose logits are its input (identity layers): its loss is PyTorch's number."""
+
+    def loss_of(sample_weight):
+        clf = BackpropClassifier(
+            hidden_layer_sizes=(3,), activation="identity", solver="sgd", momentum=0.0,
+            learning_rate_init=1e-300, batch_size=4, alpha=0.0, shuffle=False, label_smoothing=eps,
+        )  # fmt: skip
+        clf.coefs_, clf.intercepts_ = [np.eye(3), np.eye(3)], [np.zeros(3), np.zeros(3)]
+        clf.out_activation_ = "softmax"
+        clf.partial_fit(LOGITS, TARGET, classes=[0, 1, 2], sample_weight=sample_weight)
+        return clf.loss_curve_[0]
+
+    np.testing.assert_allclose(loss_of(None), TORCH_CROSS_ENTROPY[eps], rtol=1e-12)
+    if eps == 0.1:
+        np.testing.assert_allclose(loss_of(W), TORCH_WEIGHTED_CROSS_ENTROPY, rtol=1e-12)
