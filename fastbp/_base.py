@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
 from . import _backprop
-from ._driver import LBFGS_CHUNK, StochasticTraining, train_lbfgs
+from ._driver import LBFGS_CHUNK, StochasticTraining, new_history, train_lbfgs
 from ._network import Network, as_kernel_data, n_parameters, workspace_nbytes, writable
 from ._threads import single_threaded_blas
 
@@ -431,7 +431,7 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         self.n_outputs_ = int(network.units[-1])
         self.n_layers_ = len(network.units)
         self.out_activation_ = network.out_activation
-        initial = {"n_iter_": 0, "t_": 0}
+        initial = {"n_iter_": 0, "t_": 0, "history_": new_history()}
         if self.solver in _STOCHASTIC_SOLVERS:
             initial.update(loss_curve_=[], _no_improvement_count=0)
             if self.early_stopping:

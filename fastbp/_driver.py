@@ -14,6 +14,7 @@ scikit-learn's order: the early-stopping split, then one permutation per
 epoch (the initial weights were drawn before, by the estimator).
 """
 
+import time
 import warnings
 
 import numpy as np
@@ -26,6 +27,22 @@ from ._network import as_kernel_data, writable
 from ._optimizers import ADAM, SGD
 
 LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
+
+# the columns of ``history_``, one entry per epoch (L-BFGS: per iteration)
+HISTORY_KEYS = ("epoch", "loss", "validation_loss", "validation_score", "learning_rate", "seconds")
+
+
+def new_history():
+    return {key: [] for key in HISTORY_KEYS}
+
+
+def _record(est, **entry):
+    """Append one epoch to ``est.history_``; missing columns get NaN, so all stay equal length."""
+    history = est.history_
+    entry["epoch"] = len(history["epoch"]) + 1
+    for key in HISTORY_KEYS:
+        history[key].append(entry.get(key, np.nan))
+
 
 # scikit-learn's words, which users' code and tests match on
 NON_FINITE = (
@@ -147,13 +164,15 @@ class StochasticTraining:
                 )
                 rows = sample_idx if self.train is None else self.train[sample_idx]
                 last_finite[...] = network.params
+                self.epoch_start = time.perf_counter()
+                learning_rate = opt.learning_rate
                 loss_sum, opt.t = _backprop.run_epoch(
                     net, self.data, self.work, optimizer, rows, self.batch_size
                 )
                 diverged = not (np.isfinite(loss_sum) and np.isfinite(network.params).all())
                 if diverged and not est.early_stopping:
                     self._diverged(last_finite, est.n_iter_ + 1)
-                if self._end_epoch(loss_sum, diverged):
+                if self._end_epoch(loss_sum, diverged, learning_rate):
                     break
         except KeyboardInterrupt:
             if not np.isfinite(network.params).all():  # interrupted before the check
@@ -162,7 +181,7 @@ class StochasticTraining:
         if est.early_stopping:
             network.params[...] = est._best_params
 
-    def _end_epoch(self, loss_sum, diverged):
+    def _end_epoch(self, loss_sum, diverged, learning_rate):
         """Record the epoch, update schedules and stopping rules; True to stop."""
         est, opt = self.est, self.est._optimizer
         est.n_iter_ += 1
@@ -174,6 +193,15 @@ class StochasticTraining:
 
         if est.early_stopping:
             self._update_validation()
+        _record(
+            est,
+            loss=est.loss_,
+            validation_loss=est.validation_loss_curve_[-1] if est.early_stopping else np.nan,
+            validation_score=est.validation_scores_[-1] if est.early_stopping else np.nan,
+            learning_rate=learning_rate,
+            seconds=time.perf_counter() - self.epoch_start,
+        )
+        if est.early_stopping:
             if diverged:
                 # keep the epoch's NaN score on record, then stop and restore
                 # the best epoch (scikit-learn trains on, on NaN weights, to
@@ -319,6 +347,7 @@ def train_lbfgs(est, X, Y, sample_weight):
 
     x0 = network.params.astype(np.float64)
     best = {"loss": np.inf, "x": x0.copy(), "iterations": 0}  # kept for KeyboardInterrupt
+    since = [time.perf_counter()]  # when the current iteration started
 
     def loss_and_grad(x):
         network.params[...] = x
@@ -330,6 +359,9 @@ def train_lbfgs(est, X, Y, sample_weight):
 
     def count_iteration(intermediate_result):
         best["iterations"] += 1
+        now = time.perf_counter()
+        _record(est, loss=float(intermediate_result.fun), seconds=now - since[0])
+        since[0] = now
 
     try:
         result = scipy.optimize.minimize(

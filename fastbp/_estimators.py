@@ -97,6 +97,14 @@ _ATTRIBUTES_DOC = """
         by the batch size), so the two curves compare.
     best_validation_loss_ : float or None
         Lowest validation loss, with early stopping.
+    history_ : dict of list
+        One entry per epoch (per iteration with 'lbfgs') in every list, so
+        ``pandas.DataFrame(history_)`` is a table: 'epoch' (counted over
+        ``warm_start`` fits and ``partial_fit`` calls, which append; a fresh
+        ``fit`` starts anew), 'loss' (as ``loss_curve_``), 'validation_loss'
+        and 'validation_score' (with early stopping, else NaN), 'learning_rate'
+        (the step size the epoch used; NaN with 'lbfgs') and 'seconds' (wall
+        time of the epoch).
     best_validation_score_ : float or None
         Best validation score, with early stopping.
     t_ : int
