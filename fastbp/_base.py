@@ -20,8 +20,16 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, Options, StrOptions
 from sklearn.utils.validation import _check_sample_weight, check_is_fitted, validate_data
 
+try:  # scikit-learn >= 1.9: fit and partial_fit report to sklearn.callback callbacks
+    from sklearn.callback import CallbackSupportMixin
+except ImportError:
+
+    class CallbackSupportMixin:
+        """Stands in for scikit-learn's mixin where it has none: no set_callbacks."""
+
+
 from . import _backprop
-from ._driver import LBFGS_CHUNK, StochasticTraining, new_history, train_lbfgs
+from ._driver import LBFGS_CHUNK, Callbacks, StochasticTraining, new_history, train_lbfgs
 from ._network import Network, as_kernel_data, n_parameters, workspace_nbytes, writable
 from ._threads import single_threaded_blas
 
@@ -141,7 +149,7 @@ def _check_assigned_layers(coefs, intercepts):
     return coefs, intercepts
 
 
-class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
+class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     """Base class of fastbp's estimators; use a subclass."""
 
     # the "?" link of the notebook/HTML repr (scikit-learn fills in
@@ -396,11 +404,16 @@ class BaseBackprop(BaseEstimator, metaclass=ABCMeta):
         else:
             self._init_bookkeeping(only_missing=True)  # weights assigned to an unfitted model
 
+        stochastic = self.solver in _STOCHASTIC_SOLVERS
+        # one task per epoch (per L-BFGS iteration, plus the one begun after the last)
+        max_tasks = (1 if incremental else self.max_iter) if stochastic else self.max_iter + 1
+        callbacks = Callbacks(self, X, y_score, sample_weight, max_tasks)
         with single_threaded_blas():
-            if self.solver in _STOCHASTIC_SOLVERS:
-                StochasticTraining(self, X, Y, y_score, sample_weight, incremental).run()
+            if stochastic:
+                StochasticTraining(self, X, Y, y_score, sample_weight, incremental, callbacks).run()
             else:
-                train_lbfgs(self, X, Y, sample_weight)
+                train_lbfgs(self, X, Y, sample_weight, callbacks)
+        callbacks.end_fit()
         return self
 
     def _batch_rows(self, n_samples):

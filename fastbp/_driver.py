@@ -51,6 +51,69 @@ NON_FINITE = (
 )
 
 
+def _fitted_copy_attributes(est):
+    """Attributes that make a copy of ``est`` a model of its weights now.
+
+    scikit-learn builds the fitted estimator it passes to callbacks with
+    ``copy.copy(est)`` and these attributes; the copy gets its own network
+    (and layer views into it), so it neither sees later updates nor, through
+    the layers' setters, writes into the model being trained.
+    """
+    network = est._network.astype(est._network.dtype)
+    return {"_network": network, "coefs_": list(network.coefs), "intercepts_": list(network.intercepts)}
+
+
+class Callbacks:
+    """scikit-learn's callback hooks (1.9+) around one fit: the fit task, one subtask per epoch.
+
+    Without callback support (scikit-learn < 1.9) every method does nothing.
+    The weights passed to callbacks are copied only when a callback asks for
+    the fitted estimator.
+    """
+
+    def __init__(self, est, X, y, sample_weight, max_subtasks):
+        self.est, self.X, self.y = est, X, y
+        self.metadata = None if sample_weight is None else {"sample_weight": sample_weight}
+        self.ctx = self.task = None
+        if hasattr(est, "_init_callback_context"):
+            self.ctx = est._init_callback_context(max_subtasks=max_subtasks)
+            self.ctx.call_on_fit_task_begin(estimator=est, X=X, y=y, metadata=self.metadata)
+
+    def _hook(self, context, name):
+        est = self.est
+        return getattr(context, name)(
+            estimator=est,
+            X=self.X,
+            y=self.y,
+            metadata=self.metadata,
+            reconstruction_attributes=lambda: _fitted_copy_attributes(est),
+        )
+
+    def begin_epoch(self, task_name="epoch"):
+        if self.ctx is not None:
+            self.task = self.ctx.subcontext(task_name=task_name)
+            self._hook(self.task, "call_on_fit_task_begin")
+
+    def end_epoch(self):
+        """End the epoch's task; True when a callback asks to stop."""
+        if self.task is None:
+            return False
+        task, self.task = self.task, None
+        return bool(self._hook(task, "call_on_fit_task_end"))
+
+    def abandon_epoch(self):
+        """End a task that did not run to its end (interrupted), with nothing to report."""
+        if self.task is not None:
+            self.task.call_on_fit_task_end(estimator=self.est)
+            self.task = None
+
+    def end_fit(self):
+        if self.ctx is not None:
+            self.ctx.call_on_fit_task_end(
+                estimator=self.est, X=self.X, y=self.y, metadata=self.metadata, reconstruction_attributes={}
+            )
+
+
 class OptimizerState:
     """Optimizer state that outlives one ``fit`` call (for partial_fit)."""
 
@@ -74,10 +137,11 @@ class StochasticTraining:
     the weights live in the estimator's network and are updated in place.
     """
 
-    def __init__(self, est, X, Y, y_score, sample_weight, incremental):
+    def __init__(self, est, X, Y, y_score, sample_weight, incremental, callbacks):
         if est.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
         self.est = est
+        self.callbacks = callbacks
         self.incremental = incremental
         self.network = network = est._network
         if not incremental or not hasattr(est, "_optimizer"):
@@ -143,6 +207,7 @@ class StochasticTraining:
         try:
             est.n_iter_ = 0
             for _ in range(est.max_iter):
+                self.callbacks.begin_epoch()
                 if est.shuffle:
                     # compose a fresh permutation with the previous order,
                     # as sklearn.utils.shuffle on the index array does
@@ -172,11 +237,13 @@ class StochasticTraining:
                 diverged = not (np.isfinite(loss_sum) and np.isfinite(network.params).all())
                 if diverged and not est.early_stopping:
                     self._diverged(last_finite, est.n_iter_ + 1)
-                if self._end_epoch(loss_sum, diverged, learning_rate):
+                stop = self._end_epoch(loss_sum, diverged, learning_rate)
+                if self.callbacks.end_epoch() or stop:  # (a callback's request: weights are finite here)
                     break
         except KeyboardInterrupt:
             if not np.isfinite(network.params).all():  # interrupted before the check
                 network.params[...] = last_finite
+            self.callbacks.abandon_epoch()
             warnings.warn("Training interrupted by user.")
         if est.early_stopping:
             network.params[...] = est._best_params
@@ -336,8 +403,14 @@ class StochasticTraining:
             est._best_params[...] = self.network.params
 
 
-def train_lbfgs(est, X, Y, sample_weight):
-    """Fit with scipy's L-BFGS-B over the compiled full-batch loss and gradient."""
+def train_lbfgs(est, X, Y, sample_weight, callbacks):
+    """Fit with scipy's L-BFGS-B over the compiled full-batch loss and gradient.
+
+    Each iteration is a callback task: scipy reports the end of each, so the
+    next one begins there, and the one begun after the last never runs (it
+    is ended empty). A callback's stop request ends the run, with the
+    lowest-loss weights evaluated so far.
+    """
     network = est._network
     data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
     work = network.workspace(est._batch_rows(X.shape[0]), data[4])
@@ -357,31 +430,40 @@ def train_lbfgs(est, X, Y, sample_weight):
             best["x"][...] = x
         return loss, grad.astype(np.float64)
 
-    def count_iteration(intermediate_result):
+    def end_iteration(intermediate_result):
         best["iterations"] += 1
         now = time.perf_counter()
         _record(est, loss=float(intermediate_result.fun), seconds=now - since[0])
         since[0] = now
+        network.params[...] = intermediate_result.x  # what callbacks see: this iterate
+        if callbacks.end_epoch():
+            best["stopped"] = True
+            raise StopIteration  # scipy ends the run there
+        callbacks.begin_epoch("lbfgs-iter")
 
+    callbacks.begin_epoch("lbfgs-iter")
     try:
         result = scipy.optimize.minimize(
             loss_and_grad,
             x0,
             method="L-BFGS-B",
             jac=True,
-            callback=count_iteration,
+            callback=end_iteration,
             options={"maxfun": est.max_fun, "maxiter": est.max_iter, "gtol": est.tol},
         )
-    except KeyboardInterrupt:
+    except (KeyboardInterrupt, StopIteration) as stop:
         # keep the lowest-loss weights evaluated so far (the initial ones
-        # when none was finite)
+        # when none was finite); scipy < 1.11 lets a callback's StopIteration out
         network.params[...] = best["x"]
         est.n_iter_ = best["iterations"]
         est.loss_ = float(best["loss"])
-        warnings.warn("Training interrupted by user.")
+        callbacks.abandon_epoch()
+        if isinstance(stop, KeyboardInterrupt):
+            warnings.warn("Training interrupted by user.")
         return
+    callbacks.abandon_epoch()  # the iteration begun after the last one
     est.n_iter_ = min(result.nit, est.max_iter)
-    if result.status != 0:
+    if result.status != 0 and not best.get("stopped"):
         warnings.warn(
             f"lbfgs failed to converge after {est.n_iter_} iteration(s) "
             f"(status={result.status}): {result.message}. Increase max_iter "
