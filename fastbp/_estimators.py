@@ -117,7 +117,7 @@ _ATTRIBUTES_DOC = """
         ``intercepts_[i]`` holds layer i's biases, also a view.
     n_features_in_ : int
         Number of features seen during fit.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (`n_features_in_`,)
         Feature names seen during fit, when X had string column names.
     n_iter_ : int
         Number of epochs (or L-BFGS iterations) run by the last fit.
