@@ -9,8 +9,9 @@ Drop-in replacements for scikit-learn's ``MLPClassifier`` and
 import scipy.linalg  # noqa: F401
 
 from ._cache import cache_dir
+from ._display import TrainingHistoryDisplay
 from ._estimators import BackpropClassifier, BackpropRegressor
 from ._warm_up import warm_up
 
-__all__ = ["BackpropClassifier", "BackpropRegressor", "cache_dir", "warm_up"]
+__all__ = ["BackpropClassifier", "BackpropRegressor", "TrainingHistoryDisplay", "cache_dir", "warm_up"]
 __version__ = "0.1.0"

@@ -93,3 +93,52 @@ def test_history_survives_pickling(diabetes):
     pd.testing.assert_frame_equal(_table(loaded), _table(reg))  # (NaN == NaN there)
     loaded.fit(X, y)  # a warm start after loading keeps appending
     assert len(loaded.history_["epoch"]) == 8
+
+
+# -- the display --------------------------------------------------------------------------
+
+
+@pytest.fixture
+def pyplot():
+    matplotlib = pytest.importorskip("matplotlib")
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    yield plt
+    plt.close("all")
+
+
+@pytest.mark.parametrize("metric", ["score", "loss"])
+def test_display_draws_the_history_and_marks_the_kept_epoch(diabetes, pyplot, metric, monkeypatch):
+    from fastbp import TrainingHistoryDisplay
+
+    X, y = diabetes
+    reg = BackpropRegressor(
+        hidden_layer_sizes=(8,), early_stopping=True, early_stopping_metric=metric, n_iter_no_change=np.inf,
+        learning_rate_init=0.01, max_iter=25, random_state=0,
+    ).fit(X, y)  # fmt: skip
+    with monkeypatch.context() as patch:  # it reads history_, never refits
+        patch.setattr(BackpropRegressor, "fit", lambda *args, **kwargs: pytest.fail("refitted"))
+        display = TrainingHistoryDisplay.from_estimator(reg)
+    assert sorted(display.lines_) == ["best_epoch", "learning_rate", "loss", "validation_loss"]
+    np.testing.assert_array_equal(display.lines_["loss"].get_ydata(), reg.loss_curve_)
+    np.testing.assert_array_equal(display.lines_["validation_loss"].get_ydata(), reg.validation_loss_curve_)
+    np.testing.assert_array_equal(display.lines_["learning_rate"].get_xdata(), np.arange(1, 26))
+    # the kept epoch: a fit that ends there has the model's weights
+    best = display.lines_["best_epoch"].get_xdata()[0]
+    shorter = BackpropRegressor(**{**reg.get_params(), "max_iter": int(best)}).fit(X, y)
+    np.testing.assert_array_equal(shorter.predict(X), reg.predict(X))
+    assert display.figure_ is display.ax_.figure and display.learning_rate_ax_ is not None
+
+
+def test_display_on_given_axes_without_validation(diabetes, pyplot):
+    from fastbp import TrainingHistoryDisplay
+
+    X, y = diabetes
+    reg = BackpropRegressor(hidden_layer_sizes=(8,), solver="lbfgs", max_iter=10, random_state=0).fit(X, y)
+    _, ax = pyplot.subplots()
+    display = TrainingHistoryDisplay.from_estimator(reg, ax=ax, loss_kw={"color": "red"})
+    assert display.ax_ is ax and sorted(display.lines_) == ["loss"]  # no validation, no learning rate
+    assert display.lines_["loss"].get_color() == "red"
+    with pytest.raises(Exception, match="not fitted"):
+        TrainingHistoryDisplay.from_estimator(BackpropRegressor())

@@ -62,6 +62,5 @@ reg = BackpropRegressor(
 )
 reg.fit(X32[:300], counts[:300])
 pred = reg.predict(X32[300:])
-print(
-    f"poisson: dtype {pred.dtype}, mean predicted count {pred.mean():.2f} vs observed {counts[300:].mean():.2f}"
-)
+observed = counts[300:].mean()
+print(f"poisson: dtype {pred.dtype}, mean predicted count {pred.mean():.2f} vs observed {observed:.2f}")
