@@ -38,5 +38,7 @@ for ax, (name, schedule) in zip(axes, schedules.items()):
     clf = BackpropClassifier(hidden_layer_sizes=(32,), **{**params, **schedule}).fit(X, y)
     TrainingHistoryDisplay.from_estimator(clf, ax=ax)
     ax.set_title(f"{name}: final loss {clf.loss_:.3f}")
+    last_step = clf.history_["learning_rate"][-1]
+    print(f"{name:>10}: {clf.n_iter_} epochs, loss {clf.loss_:.4f}, last step {last_step:.4g}")
     ax.set_yscale("log")
 fig.tight_layout()
