@@ -5,6 +5,7 @@ from numbers import Real
 import numpy as np
 from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
+from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
@@ -248,6 +249,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             early_stopping_metric=early_stopping_metric,
         )
 
+    _sklearn_class = MLPClassifier
     _parameter_constraints: dict = {
         **BaseBackprop._parameter_constraints,
         "class_weight": [dict, list, StrOptions({"balanced"}), None],
@@ -510,6 +512,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     """
     )
 
+    _sklearn_class = MLPRegressor
     _parameter_constraints: dict = {
         **BaseBackprop._parameter_constraints,
         "loss": [StrOptions({"squared_error", "poisson"})],

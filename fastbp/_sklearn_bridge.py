@@ -1,0 +1,96 @@
+"""Fitted models to and from scikit-learn's ``MLPClassifier``/``MLPRegressor``.
+
+scikit-learn's MLP predicts from plain lists ``coefs_``/``intercepts_`` and a
+handful of fitted attributes; both directions copy those arrays, never
+share them. Predictions agree to rounding (fastbp's vectorised exp, tanh
+and logistic are a few ulp from NumPy's), not bit for bit.
+"""
+
+import copy
+import warnings
+
+import numpy as np
+from sklearn.utils.validation import check_is_fitted
+
+from ._network import Network
+
+# fitted attributes both libraries have, copied as they are (lists copied)
+_SHARED_ATTRIBUTES = (
+    "n_iter_",
+    "t_",
+    "loss_",
+    "best_loss_",
+    "loss_curve_",
+    "validation_scores_",
+    "best_validation_score_",
+    "n_features_in_",
+    "feature_names_in_",
+    "n_outputs_",
+    "n_layers_",
+    "out_activation_",
+    "classes_",
+    "_label_binarizer",
+    "_no_improvement_count",
+)
+
+
+def _copy(value):
+    if isinstance(value, np.ndarray):
+        return value.copy()
+    return copy.deepcopy(value)
+
+
+def _sklearn_only_params(est, sklearn_class):
+    """fastbp parameters scikit-learn's class lacks, with the values they have."""
+    known = sklearn_class().get_params()
+    return {name: value for name, value in est.get_params().items() if name not in known}
+
+
+def to_sklearn(est, sklearn_class):
+    """A fitted ``sklearn_class`` with copies of ``est``'s weights; see ``BaseBackprop.to_sklearn``."""
+    check_is_fitted(est)
+    network = est._synced_network()
+    extra = _sklearn_only_params(est, sklearn_class)
+    defaults = type(est)().get_params()
+    changed = sorted(name for name, value in extra.items() if value != defaults[name])
+    if changed:
+        warnings.warn(
+            f"{sklearn_class.__name__} cannot carry the training settings {changed}; the "
+            "model predicts the same, but fitting it again would train without them.",
+            UserWarning,
+        )
+    params = {name: value for name, value in est.get_params().items() if name not in extra}
+    mlp = sklearn_class(**params)
+    mlp.coefs_ = [c.copy() for c in network.coefs]
+    mlp.intercepts_ = [b.copy() for b in network.intercepts]
+    for name in _SHARED_ATTRIBUTES:
+        if hasattr(est, name):
+            setattr(mlp, name, _copy(getattr(est, name)))
+    return mlp
+
+
+def from_sklearn(cls, mlp, sklearn_class):
+    """A fastbp model of a fitted scikit-learn MLP; see ``BaseBackprop.from_sklearn``."""
+    if not isinstance(mlp, sklearn_class):
+        raise TypeError(
+            f"{cls.__name__}.from_sklearn takes a {sklearn_class.__name__}, got {type(mlp).__name__}."
+        )
+    check_is_fitted(mlp)
+    est = cls(**mlp.get_params())
+    coefs = [np.asarray(c) for c in mlp.coefs_]
+    dtype = coefs[0].dtype if coefs[0].dtype in (np.float32, np.float64) else np.float64
+    units = [coefs[0].shape[0], *(c.shape[1] for c in coefs)]
+    network = Network(units, mlp.activation, mlp.out_activation_, dtype)
+    for view, array in zip(network.coefs + network.intercepts, coefs + list(mlp.intercepts_)):
+        view[...] = array  # copies, cast to the model's dtype
+    est._set_network(network)
+    est._best_params = None
+    for name in _SHARED_ATTRIBUTES:
+        if hasattr(mlp, name):
+            setattr(est, name, _copy(getattr(mlp, name)))
+    est._init_bookkeeping(only_missing=True)
+    if est.solver in ("sgd", "adam") and not est.history_["epoch"]:
+        for loss in est.loss_curve_:  # the epochs scikit-learn recorded
+            for key, values in est.history_.items():
+                values.append(len(values) + 1 if key == "epoch" else loss if key == "loss" else np.nan)
+    return est
