@@ -11,7 +11,19 @@ import scipy.linalg  # noqa: F401
 from ._cache import cache_dir
 from ._display import TrainingHistoryDisplay
 from ._estimators import BackpropClassifier, BackpropRegressor
+from ._version import __version__
 from ._warm_up import warm_up
 
-__all__ = ["BackpropClassifier", "BackpropRegressor", "TrainingHistoryDisplay", "cache_dir", "warm_up"]
-__version__ = "0.1.0"
+# the only types skops.io.load must be told to trust in a fastbp model:
+# skops.io.load(path, trusted=fastbp.SKOPS_TRUSTED)
+SKOPS_TRUSTED = ["fastbp._estimators.BackpropClassifier", "fastbp._estimators.BackpropRegressor"]
+
+__all__ = [
+    "SKOPS_TRUSTED",
+    "BackpropClassifier",
+    "BackpropRegressor",
+    "TrainingHistoryDisplay",
+    "__version__",
+    "cache_dir",
+    "warm_up",
+]

@@ -29,10 +29,11 @@ except ImportError:
 
 
 from . import _backprop
-from ._driver import LBFGS_CHUNK, Callbacks, StochasticTraining, new_history, train_lbfgs
+from ._driver import LBFGS_CHUNK, Callbacks, OptimizerState, StochasticTraining, new_history, train_lbfgs
 from ._network import Network, as_kernel_data, n_parameters, workspace_nbytes, writable
 from ._sklearn_bridge import from_sklearn, to_sklearn
 from ._threads import single_threaded_blas
+from ._version import STATE_FORMAT, __version__
 
 # where the documentation is published (also ``[project.urls]`` in
 # pyproject.toml); the notebook repr links each estimator's API page there
@@ -302,18 +303,43 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         return rebuilt
 
     def __getstate__(self):
+        # what pickle, joblib and skops save: plain arrays and values only
+        # (the network and optimizer as dicts), stamped with the format
         state = dict(super().__getstate__())  # (Python 3.11+ returns __dict__ itself)
-        network = state.get("_network")
-        # the layer views are rebuilt on loading; user-assigned arrays stay
-        if network is not None and _are_views_of(state.get("coefs_"), network.coefs):
-            del state["coefs_"]
-        if network is not None and _are_views_of(state.get("intercepts_"), network.intercepts):
-            del state["intercepts_"]
+        network = state.pop("_network", None)
+        if network is not None:
+            # the layer views are rebuilt on loading; user-assigned arrays stay
+            if _are_views_of(state.get("coefs_"), network.coefs):
+                del state["coefs_"]
+            if _are_views_of(state.get("intercepts_"), network.intercepts):
+                del state["intercepts_"]
+            state["_network_state"] = network.to_state()
+        if "_optimizer" in state:
+            state["_optimizer_state"] = state.pop("_optimizer").to_state()
+        state["_fastbp_state"] = {"fastbp_version": __version__, "format": STATE_FORMAT}
         return state
 
     def __setstate__(self, state):
+        state = dict(state)
+        stamp = state.pop("_fastbp_state", {"fastbp_version": "0.1.0 or older", "format": 0})
+        if not isinstance(stamp, dict) or not isinstance(stamp.get("format"), int):
+            raise ValueError(
+                "This saved fastbp model is damaged or was altered: its format stamp is unreadable."
+            )
+        if stamp["format"] > STATE_FORMAT:
+            raise ValueError(
+                f"This model was saved by fastbp {stamp.get('fastbp_version')} in state format "
+                f"{stamp['format']}; fastbp {__version__} reads formats up to {STATE_FORMAT}. "
+                "Upgrade fastbp to load it."
+            )
+        network_state = state.pop("_network_state", None)
+        optimizer_state = state.pop("_optimizer_state", None)
         super().__setstate__(state)
+        if network_state is not None:
+            self._network = Network.from_state(network_state)
         network = getattr(self, "_network", None)
+        if optimizer_state is not None:
+            self._optimizer = OptimizerState.from_state(optimizer_state, network.n_params)
         if network is not None:
             self.__dict__.setdefault("coefs_", list(network.coefs))
             self.__dict__.setdefault("intercepts_", list(network.intercepts))

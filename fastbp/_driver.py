@@ -124,9 +124,37 @@ class OptimizerState:
         self.state_1 = np.zeros(n_params, dtype=dtype)  # SGD velocity / Adam first moment
         self.state_2 = np.zeros(n_params if solver == "adam" else 0, dtype=dtype)
 
-    def __setstate__(self, state):
+    def __setstate__(self, state):  # (models saved before STATE_FORMAT 1)
         self.__dict__.update(state)
         self.state_1, self.state_2 = writable(self.state_1), writable(self.state_2)
+
+    def to_state(self):
+        """Plain values (what a saved model holds): see :meth:`from_state`."""
+        return {**vars(self), "state_1": self.state_1.copy(), "state_2": self.state_2.copy()}
+
+    @classmethod
+    def from_state(cls, state, n_params):
+        """Rebuild from :meth:`to_state`'s values, checked against the network's size."""
+        fields = {"solver", "learning_rate", "t", "state_1", "state_2"}
+        ok = isinstance(state, dict) and set(state) == fields and state["solver"] in ("sgd", "adam")
+        if ok:
+            state_1, state_2 = np.asarray(state["state_1"]), np.asarray(state["state_2"])
+            ok = state_1.shape == (n_params,) and state_2.shape == (
+                (n_params,) if state["solver"] == "adam" else (0,)
+            )
+        if not ok:
+            raise ValueError(
+                "This saved fastbp model is damaged or was altered: its optimizer state "
+                "does not fit the network."
+            )
+        optimizer = cls.__new__(cls)
+        optimizer.solver, optimizer.learning_rate, optimizer.t = (
+            state["solver"],
+            float(state["learning_rate"]),
+            int(state["t"]),
+        )
+        optimizer.state_1, optimizer.state_2 = np.array(state_1), np.array(state_2)
+        return optimizer
 
 
 class StochasticTraining:

@@ -118,6 +118,56 @@ class Network:
         del state["coefs"], state["intercepts"]
         return state
 
+    def to_state(self):
+        """The network as plain values (what a saved model holds): see :meth:`from_state`."""
+        return {
+            "units": self.units.copy(),
+            "activation": self.activation,
+            "out_activation": self.out_activation,
+            "dtype": self.dtype.name,
+            "params": self.params.copy(),
+        }
+
+    @classmethod
+    def from_state(cls, state):
+        """Rebuild a network from :meth:`to_state`'s values, checking each one.
+
+        A saved model is data from outside: every value is checked before
+        anything is built, so a damaged or altered file gives a ValueError
+        naming what is wrong.
+        """
+
+        def refuse(what):
+            raise ValueError(f"This saved fastbp model is damaged or was altered: {what}.")
+
+        if not isinstance(state, dict) or set(state) != {
+            "units",
+            "activation",
+            "out_activation",
+            "dtype",
+            "params",
+        }:
+            refuse("its network state does not have the expected fields")
+        units = np.asarray(state["units"])
+        if units.ndim != 1 or units.size < 2 or units.dtype.kind not in "iu" or (units < 1).any():
+            refuse(f"layer sizes {state['units']!r}")
+        if state["activation"] not in HIDDEN_CODES or state["out_activation"] not in OUTPUT_CODES:
+            refuse(f"activations {state['activation']!r}, {state['out_activation']!r}")
+        if state["dtype"] not in ("float32", "float64"):
+            refuse(f"dtype {state['dtype']!r}")
+        params = np.asarray(state["params"])
+        expected = n_parameters(units.tolist())
+        if params.shape != (expected,) or params.dtype != np.dtype(state["dtype"]):
+            refuse(
+                f"{params.dtype} parameters of shape {params.shape} for layer sizes "
+                f"{units.tolist()} ({expected:,} {state['dtype']} expected)"
+            )
+        if not np.isfinite(params).all():
+            refuse("non-finite parameters")
+        network = cls(units.tolist(), state["activation"], state["out_activation"], state["dtype"])
+        network.params[...] = params
+        return network
+
     def astype(self, dtype):
         """A copy of this network with its parameters cast to ``dtype``."""
         network = Network(self.units, self.activation, self.out_activation, dtype)

@@ -364,9 +364,7 @@ ALLOWED_MODULES = {
     "__builtin__",
     "copyreg",
     "_codecs",
-    "fastbp._estimators",
-    "fastbp._driver",  # the optimizer state of partial_fit and warm_start
-    "fastbp._network",
+    "fastbp._estimators",  # the estimator class; its state is plain arrays and values
 }
 # a fitted classifier keeps its LabelBinarizer, as MLPClassifier does
 ALLOWED_GLOBALS = {("sklearn.preprocessing._label", "LabelBinarizer")}
