@@ -116,7 +116,7 @@ def tanh(x):
     z = x * x
     num_small = x * z * ((TANH_P0 * z + TANH_P1) * z + TANH_P2)
     den_small = ((z + TANH_Q0) * z + TANH_Q1) * z + TANH_Q2
-    e = exp(2.0 * min(ax, 40.0))  # tanh(40) is 1 in float64; keeps e finite
+    e = exp(2.0 * (40.0 if ax > 40.0 else ax))  # tanh(40) is 1 in float64; keeps e finite
     num_big = e - 1.0 if x >= 0 else 1.0 - e
     small = ax < 0.625
     ratio = (num_small if small else num_big) / (den_small if small else e + 1.0)

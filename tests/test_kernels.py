@@ -8,13 +8,11 @@ number of samples. The reference always computes in float64 from the very
 same (dtype-rounded) parameters and data the kernels see.
 """
 
-import numba
 import numpy as np
 import pytest
 import scipy.sparse as sp
 
 from fastbp import _backprop
-from fastbp._jit import FASTMATH
 from fastbp._network import Network, as_kernel_data
 from fastbp._optimizers import ADAM, SGD
 
@@ -125,22 +123,31 @@ def assert_close(actual, desired, dtype, what):
     np.testing.assert_allclose(actual.astype(np.float64), desired, rtol=rtol, atol=atol, err_msg=what)
 
 
-# -- batch_loss_grad_into -------------------------------------------------------------
+# -- one batch's loss and gradient ---------------------------------------------------
 
 
-# batch_loss_grad_into is callable from kernels only (no CPython wrapper);
-# this one calls it from Python. Not cached, like tests/test_elementary.py's
-# kernel: a cached test kernel would not notice a changed fastbp kernel.
-@numba.njit(fastmath=FASTMATH, error_model="numpy")
-def _batch_loss_grad_into(net, data, work, rows, start, nb):
-    return _backprop.batch_loss_grad_into(net, data, work, rows, start, nb)
+def _batch_loss_grad(net, data, work, batch):
+    """``(raw loss / sw sum, raw gradient, raw gradient / sw sum)`` of the rows ``batch``.
+
+    The batch's forward and backward pass are written out in ``run``, so
+    they are run through it: ``LOSS_GRAD`` over exactly these rows in one
+    chunk and without L2 term returns the loss divided by the weight sum
+    and finishes the gradient, divided too, in ``out``; the raw gradient
+    stays in the workspace's ``grad``.
+    """
+    dtype = net[0].dtype
+    out = np.full((1, net[0].shape[0]), np.nan, dtype=dtype)
+    optimizer = _backprop._placeholder_optimizer(dtype, 0.0)
+    loss, _ = _backprop.run(_backprop.LOSS_GRAD, net, data, work, optimizer, batch, len(batch), out)
+    raw_grad = work[4].copy()
+    return loss, raw_grad, out[0]
 
 
 @SPARSE
 @WEIGHTED
 @DTYPES
 @ARCHITECTURES
-def test_batch_loss_grad_into(hidden, activation, out, dtype, weighted, sparse):
+def test_batch_loss_grad(hidden, activation, out, dtype, weighted, sparse):
     """Raw batch loss, weight sum and raw gradient (no L2, not divided)."""
     p = Problem(hidden, activation, out, dtype, weighted)
     data = p.data(sparse)
@@ -151,18 +158,18 @@ def test_batch_loss_grad_into(hidden, activation, out, dtype, weighted, sparse):
 
     n_batches = 0
     for start in range(0, N_SAMPLES, BATCH_SIZE):
-        nb = min(BATCH_SIZE, N_SAMPLES - start)
+        batch = rows[start : start + BATCH_SIZE]
         work[4][...] = np.nan  # every entry must be written
-        loss, sw_sum = _batch_loss_grad_into(p.network.net(), data, work, rows, start, nb)
+        loss, raw_grad, grad = _batch_loss_grad(p.network.net(), data, work, batch)
 
-        batch = rows[start : start + nb]
         ref_loss, ref_sw_sum, coef_grads, intercept_grads = ref.raw_loss_grad(
             coefs, intercepts, p.X_ref[batch], p.Y_ref[batch], p.sw_ref[batch], activation, out, dtype
         )
-        assert_close(loss, ref_loss, dtype, f"loss of batch at {start}")
-        assert_close(sw_sum, ref_sw_sum, dtype, f"sw sum of batch at {start}")
         ref_grad = ref.pack(coef_grads, intercept_grads)
-        assert_close(work[4], ref_grad, dtype, f"raw gradient of batch at {start}")
+        assert_close(loss, ref_loss / ref_sw_sum, dtype, f"loss of batch at {start}")
+        assert_close(raw_grad, ref_grad, dtype, f"raw gradient of batch at {start}")
+        # the division by the batch's weight sum
+        assert_close(grad, ref_grad / ref_sw_sum, dtype, f"gradient of batch at {start}")
         n_batches += 1
     assert n_batches == 4
     np.testing.assert_array_equal(p.network.params, params_before)
