@@ -1,4 +1,4 @@
-"""The epoch kernel allocates nothing per batch.
+"""The epoch kernel allocates nothing per batch, nor do the blocked tasks.
 
 Numba's runtime counts its own allocations; the number made by one epoch
 must not grow with the number of batches in it.
@@ -9,7 +9,7 @@ import pytest
 from numba.core.runtime import _nrt_python, rtsys
 from scipy import sparse
 
-from fastbp._backprop import EPOCH, run
+from fastbp._backprop import BLOCK, EPOCH, STEP, run
 from fastbp._network import Network, as_kernel_data
 from fastbp._optimizers import ADAM, SGD
 
@@ -35,7 +35,7 @@ def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
     rows = rng.permutation(n_samples)
-    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0)
+    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0, 0, network.n_params)
     out = np.empty((0, 0), dtype)
     args = (EPOCH, network.net(), data, work, optimizer, rows, batch_size, out)
     run(*args)  # compile
@@ -57,3 +57,34 @@ def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dt
     assert many == few
     # the only allocations are the runtime's wrappers of the arrays passed in
     assert few == n_arrays
+
+
+def _allocations_of_blocked_batch(n_rows, task, solver, dtype):
+    """A batch's BLOCK (its gradient) or STEP (its update) call, as :mod:`fastbp._parallel` makes it."""
+    rng = np.random.RandomState(0)
+    X, Y = rng.randn(n_rows, 7), rng.rand(n_rows, 3)
+    network = Network([7, 5, 4, 3], "tanh", "softmax", dtype)
+    network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
+    data = as_kernel_data(X, Y, rng.rand(n_rows), dtype=network.dtype, n_outputs=3)
+    work = network.workspace(n_rows, False)
+    state = np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
+    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, *state, 0, 3, network.n_params - 2)
+    rows = rng.permutation(n_rows)
+    out = rng.rand(4, network.n_params).astype(dtype) if task == STEP else np.empty((0, 0), dtype)
+    args = (task, network.net(), data, work, optimizer, rows, n_rows, out)
+    run(*args)  # compile
+    before = rtsys.get_allocation_stats().alloc
+    run(*args)
+    n_array_arguments = sum(
+        isinstance(a, np.ndarray) for a in (*network.net(), *data, *work, *optimizer, rows, out)
+    )
+    return rtsys.get_allocation_stats().alloc - before, n_array_arguments
+
+
+@pytest.mark.parametrize("task", [BLOCK, STEP], ids=["block", "step"])
+@pytest.mark.parametrize("solver", [ADAM, SGD])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_batches_allocate_nothing(task, solver, dtype):
+    few, n_arrays = _allocations_of_blocked_batch(10, task, solver, dtype)
+    many, _ = _allocations_of_blocked_batch(200, task, solver, dtype)
+    assert few == many == n_arrays
