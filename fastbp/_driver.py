@@ -22,7 +22,7 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from . import _backprop
+from . import _backprop, _parallel, _threads
 from ._network import as_kernel_data, writable
 from ._optimizers import ADAM, SGD
 
@@ -227,6 +227,17 @@ class StochasticTraining:
 
     def run(self):
         """Train up to ``max_iter`` epochs (one for partial_fit)."""
+        network = self.network
+        n_blocks = _parallel.n_blocks(network.units, self.batch_size)
+        with _parallel.worker_threads(n_blocks - 1) as n_workers:
+            if n_blocks > 1:
+                blocked = _parallel.BlockedEpochs(network, self.data[4], self.batch_size, n_blocks, n_workers)
+                self._train(blocked.epoch)
+            else:
+                self._train(_backprop.run_epoch)
+
+    def _train(self, run_epoch):
+        """The epoch loop; ``run_epoch`` as :func:`fastbp._backprop.run_epoch`."""
         est, network = self.est, self.network
         net, opt = network.net(), est._optimizer
         solver = ADAM if opt.solver == "adam" else SGD
@@ -254,14 +265,15 @@ class StochasticTraining:
                     opt.state_1,
                     opt.state_2,
                     opt.t,
+                    0,
+                    network.params.shape[0],
                 )
                 rows = sample_idx if self.train is None else self.train[sample_idx]
                 last_finite[...] = network.params
                 self.epoch_start = time.perf_counter()
                 learning_rate = opt.learning_rate
-                loss_sum, opt.t = _backprop.run_epoch(
-                    net, self.data, self.work, optimizer, rows, self.batch_size
-                )
+                _threads.hold_one_thread()
+                loss_sum, opt.t = run_epoch(net, self.data, self.work, optimizer, rows, self.batch_size)
                 diverged = not (np.isfinite(loss_sum) and np.isfinite(network.params).all())
                 if diverged and not est.early_stopping:
                     self._diverged(last_finite, est.n_iter_ + 1)
