@@ -47,6 +47,7 @@ from ._activations import (
 )
 from ._jit import compile_ahead, inline_kernel, kernel
 from ._optimizers import ADAM, adam_step_inplace, sgd_step_inplace, sum_of_squares
+from ._regularisers import dropout_inplace
 
 
 @intrinsic
@@ -241,9 +242,13 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     L-BFGS, prediction and training in threads.
 
     ``optimizer = (solver, lr, alpha, momentum, nesterov, beta_1, beta_2,
-    epsilon, state_1, state_2, t, lo, hi)``: SGD keeps its velocity in
-    ``state_1``; Adam its moments in ``state_1``/``state_2`` and its step
-    count in ``t``. A step updates ``params[lo:hi]`` (an epoch: all of them).
+    epsilon, state_1, state_2, t, lo, hi, drop_rates, drop_key)``: SGD
+    keeps its velocity in ``state_1``; Adam its moments in
+    ``state_1``/``state_2`` and its step count in ``t``. A step updates
+    ``params[lo:hi]`` (an epoch: all of them). ``drop_rates`` holds one
+    dropout rate per hidden layer (empty: no dropout), applied in the
+    training tasks ``EPOCH`` and ``BLOCK`` only, with the epoch's masks
+    keyed by ``drop_key`` (see :mod:`fastbp._regularisers`).
 
     - ``EPOCH``: train on ``rows`` in batches of ``batch_size``; returns
       ``(loss_sum, t)``, ``loss_sum`` being the sum over batches of the
@@ -288,8 +293,14 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     params, coef_start, bias_start, units, hidden_code, out_code = net
     X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw = data
     xbuf, acts, deltas, block_start, grad = work
-    solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer
+    solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
+    drop_rates, drop_key = optimizer[13:]
     n_layers = units.shape[0] - 1  # number of weight matrices
+    dropout = drop_rates.shape[0] > 0 and (task == EPOCH or task == BLOCK)
+    n_hidden_units = 0
+    for k in range(1, n_layers):
+        n_hidden_units += units[k]
+    no_deltas = view(deltas, 0, (0, 0))  # dropout_inplace forward
     n_coef = bias_start[0]
     n = rows.shape[0]
     grad_out = view(out, 0, (out.size,))  # LOSS_GRAD: the finished gradient; STEP: the sum of blocks
@@ -316,6 +327,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
         else:
             # forward pass of rows[start:start + nb]: every layer's activations
             xb = view(xbuf, 0, (0 if is_sparse else nb, units[0]))
+            first_unit = 0  # of layer k among the hidden units (dropout's counter)
             for k in range(1, n_layers + 1):
                 W = view(params, coef_start[k - 1], (units[k - 1], units[k]))
                 Z = view(acts, block_start[k], (nb, units[k]))
@@ -329,6 +341,11 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 bias = view(params, bias_start[k - 1], (units[k],))
                 if k < n_layers:
                     add_bias_activate_inplace(Z, bias, hidden_code)
+                    if dropout and drop_rates[k - 1] > 0:
+                        dropout_inplace(
+                            Z, rows, start, drop_key, first_unit, n_hidden_units, drop_rates[k - 1], no_deltas
+                        )
+                    first_unit += units[k]
                 else:
                     add_bias_output_activate_inplace(Z, bias, out_code)
             A = view(acts, block_start[n_layers], (nb, units[n_layers]))
@@ -360,6 +377,11 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                     D_below = view(deltas, block_start[k - 1], (nb, units[k - 1]))
                     W = view(params, coef_start[k - 1], (units[k - 1], units[k]))
                     matmul_into(D, False, W, True, D_below)
+                    first_unit -= units[k - 1]  # now layer k-1's
+                    if dropout and drop_rates[k - 2] > 0:
+                        dropout_inplace(
+                            A_below, rows, start, drop_key, first_unit, n_hidden_units, drop_rates[k - 2], D_below
+                        )
                     activation_derivative_inplace(A_below, D_below, hidden_code)
             g = grad
 
@@ -399,6 +421,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
 
 # Python-side conveniences around ``run`` (the estimators call these)
 
+NO_DROPOUT = np.empty(0)  # the ``drop_rates`` of a fit without dropout
+
 _ready = set()  # dtypes whose entry point is compiled or loaded in this process
 
 
@@ -413,7 +437,7 @@ def _run(task, net, data, work, optimizer, rows, batch_size, out):
 def _placeholder_optimizer(dtype, alpha=0.0):
     """An ``optimizer`` tuple of the training types for the tasks that do not step."""
     empty = np.empty(0, dtype=dtype)
-    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0, 0, 0)
+    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0, 0, 0, NO_DROPOUT, np.uint64(0))
 
 
 def run_epoch(net, data, work, optimizer, rows, batch_size):

@@ -25,6 +25,7 @@ from sklearn.model_selection import train_test_split
 from . import _backprop, _parallel, _threads
 from ._network import as_kernel_data, writable
 from ._optimizers import ADAM, SGD
+from ._regularisers import epoch_key
 
 LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
 
@@ -189,6 +190,9 @@ class StochasticTraining:
             )
             self.val_work = network.workspace(min(LBFGS_CHUNK, len(val)), self.val_data[4])
             self.val_grad = np.empty(network.n_params, dtype=network.dtype)
+        self.drop_rates = est._dropout_rates()
+        # dropout's seed: drawn only when it is on, after scikit-learn's draws
+        self.drop_seed = est._random_state.randint(2**31 - 1) if self.drop_rates.size else 0
         self.n_samples = X.shape[0] if self.train is None else self.train.shape[0]
         if est.batch_size != "auto" and est.batch_size > self.n_samples:
             warnings.warn(
@@ -267,6 +271,8 @@ class StochasticTraining:
                     opt.t,
                     0,
                     network.params.shape[0],
+                    self.drop_rates,
+                    epoch_key(self.drop_seed, est.n_iter_),
                 )
                 rows = sample_idx if self.train is None else self.train[sample_idx]
                 last_finite[...] = network.params

@@ -216,7 +216,7 @@ class BlockedEpochs:
         """
         run = _backprop._run  # (compiles, with its notice, on a first call)
         params, sw = net[0], data[6]
-        head, t = optimizer[:10], optimizer[10]
+        head, t, tail = optimizer[:10], optimizer[10], optimizer[13:]
         alpha = optimizer[2]
         coefs = params[: self.n_coef].astype(np.float64)
         sumsq = float(coefs @ coefs)
@@ -242,7 +242,7 @@ class BlockedEpochs:
 
             def step(i):
                 lo, hi = self.slices[i]
-                return run(_backprop.STEP, net, data, self.works[0], (*head, t, lo, hi), batch, nb, grads)
+                return run(_backprop.STEP, net, data, self.works[0], (*head, t, lo, hi, *tail), batch, nb, grads)
 
             results = self._in_threads(step, len(self.slices))
             sumsq = sum(r[0] for r in results)

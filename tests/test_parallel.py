@@ -128,7 +128,7 @@ def test_block_and_step_tasks_equal_a_serial_epoch_step(dtype, solver):
         return np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
 
     def optimizer(s1, s2, lo, hi):
-        return (solver, 1e-2, 1e-3, 0.9, True, 0.9, 0.999, 1e-8, s1, s2, 0, lo, hi)
+        return (solver, 1e-2, 1e-3, 0.9, True, 0.9, 0.999, 1e-8, s1, s2, 0, lo, hi, _backprop.NO_DROPOUT, np.uint64(0))
 
     start = network.params.copy()
     s1, s2 = state()
