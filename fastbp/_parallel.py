@@ -40,7 +40,7 @@ cores; which fit got how many does not change any fit's weights.
 
 import os
 import threading
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from contextlib import contextmanager
 
 import numpy as np
@@ -203,8 +203,12 @@ class BlockedEpochs:
             return [task(i) for i in range(k, n_items, self.n_threads)]
 
         futures = [self.pool.submit(share, k) for k in range(1, min(self.n_threads, n_items))]
+        try:
+            mine = share(0)
+        finally:  # (also on KeyboardInterrupt: no thread may still be writing when the caller goes on)
+            wait(futures)
         results = [None] * n_items
-        results[0 :: self.n_threads] = share(0)
+        results[0 :: self.n_threads] = mine
         for k, future in enumerate(futures, start=1):
             results[k :: self.n_threads] = future.result()
         return results
@@ -218,8 +222,8 @@ class BlockedEpochs:
         params, sw = net[0], data[6]
         head, t, tail = optimizer[:10], optimizer[10], optimizer[13:]
         alpha = optimizer[2]
-        coefs = params[: self.n_coef].astype(np.float64)
-        sumsq = float(coefs @ coefs)
+        # (not a BLAS dot, whose summation order could follow NumPy's thread count)
+        sumsq = float(np.square(params[: self.n_coef], dtype=np.float64).sum())
         loss_sum = 0.0
         for start in range(0, rows.shape[0], batch_size):
             batch = rows[start : start + batch_size]
