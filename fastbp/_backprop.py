@@ -46,7 +46,14 @@ from ._activations import (
     output_delta_loss_into,
 )
 from ._jit import compile_ahead, inline_kernel, kernel
-from ._optimizers import ADAM, adam_step_inplace, sgd_step_inplace, sum_of_squares
+from ._optimizers import (
+    ADAM,
+    adam_step_inplace,
+    clipped_divisor,
+    schedule_factor,
+    sgd_step_inplace,
+    sum_of_squares,
+)
 
 
 @intrinsic
@@ -241,8 +248,13 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     L-BFGS and prediction.
 
     ``optimizer = (solver, lr, alpha, momentum, nesterov, beta_1, beta_2,
-    epsilon, state_1, state_2, t)``: SGD keeps its velocity in ``state_1``;
+    epsilon, state_1, state_2, t, schedule, step_0, n_steps, warmup_steps,
+    weight_decay, max_grad_norm)``: SGD keeps its velocity in ``state_1``;
     Adam its moments in ``state_1``/``state_2`` and its step count in ``t``.
+    Batch ``b`` of the epoch is step ``step_0 + b`` of a run of ``n_steps``,
+    whose step size is ``lr`` times the ``schedule``'s factor there (see
+    :func:`fastbp._optimizers.schedule_factor`); ``weight_decay`` is the
+    decoupled decay, ``max_grad_norm`` the clipping norm (0: off).
 
     - ``EPOCH``: train on ``rows`` in batches of ``batch_size``; returns
       ``(loss_sum, t)``, ``loss_sum`` being the sum over batches of the
@@ -279,7 +291,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     params, coef_start, bias_start, units, hidden_code, out_code = net
     X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw = data
     xbuf, acts, deltas, block_start, grad = work
-    solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t = optimizer
+    solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t = optimizer[:11]
+    schedule, step_0, n_steps, warmup_steps, weight_decay, max_grad_norm = optimizer[11:]
     n_layers = units.shape[0] - 1  # number of weight matrices
     n_coef = bias_start[0]
     n = rows.shape[0]
@@ -352,15 +365,24 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
         if not sw_sum > 0:
             continue  # a batch of zero total weight carries no gradient
         loss_sum += nb * (loss + 0.5 * alpha * sumsq) / sw_sum
+        # this step's scheduled step size, decoupled decay, and the divisor
+        # that finishes (and, when on, clips) the gradient
+        lr_step = lr * schedule_factor(schedule, step_0 + start // batch_size, n_steps, warmup_steps)
+        decay = 1.0 - lr_step * weight_decay
+        divisor = sw_sum
+        if max_grad_norm > 0:
+            divisor = clipped_divisor(params, grad, n_coef, alpha, sw_sum, max_grad_norm)
         if solver == ADAM:
             t += 1
             # float powers: libm's pow, as Python's float ** int (scikit-learn's)
-            lr_t = lr * np.sqrt(1.0 - beta_2 ** float(t)) / (1.0 - beta_1 ** float(t))
+            lr_t = lr_step * np.sqrt(1.0 - beta_2 ** float(t)) / (1.0 - beta_1 ** float(t))
             sumsq = adam_step_inplace(
-                params, grad, state_1, state_2, n_coef, alpha, sw_sum, lr_t, beta_1, beta_2, epsilon
+                params, grad, state_1, state_2, n_coef, alpha, divisor, lr_t, decay, beta_1, beta_2, epsilon
             )
         else:
-            sumsq = sgd_step_inplace(params, grad, state_1, n_coef, alpha, sw_sum, lr, momentum, nesterov)
+            sumsq = sgd_step_inplace(
+                params, grad, state_1, n_coef, alpha, divisor, lr_step, decay, momentum, nesterov
+            )
 
     if task == LOSS_GRAD:
         # finish the gradient: the L2 term, then division by the total weight
@@ -387,7 +409,7 @@ def _run(task, net, data, work, optimizer, rows, batch_size, out):
 def _placeholder_optimizer(dtype, alpha=0.0):
     """An ``optimizer`` tuple of the training types for the tasks that do not step."""
     empty = np.empty(0, dtype=dtype)
-    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0)
+    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0, 0, 0, 0, 0, 0.0, 0.0)
 
 
 def run_epoch(net, data, work, optimizer, rows, batch_size):

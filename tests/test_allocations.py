@@ -11,7 +11,11 @@ from scipy import sparse
 
 from fastbp._backprop import EPOCH, run
 from fastbp._network import Network, as_kernel_data
-from fastbp._optimizers import ADAM, SGD
+from fastbp._optimizers import ADAM, COSINE, COSLOG4, SGD
+
+# the optimizer tuple's last entries: (schedule, step_0, n_steps, warmup_steps,
+# weight_decay, max_grad_norm); off by default
+DEFAULTS = (0, 0, 0, 0, 0.0, 0.0)
 
 
 @pytest.fixture(autouse=True)
@@ -21,7 +25,7 @@ def nrt_stats():
     _nrt_python.memsys_disable_stats()
 
 
-def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype):
+def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype, options=DEFAULTS):
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
     Y = rng.rand(n_samples, 3)
@@ -35,7 +39,7 @@ def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
     rows = rng.permutation(n_samples)
-    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0)
+    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0, *options)
     out = np.empty((0, 0), dtype)
     args = (EPOCH, network.net(), data, work, optimizer, rows, batch_size, out)
     run(*args)  # compile
@@ -57,3 +61,23 @@ def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dt
     assert many == few
     # the only allocations are the runtime's wrappers of the arrays passed in
     assert few == n_arrays
+
+
+# every option of the optimizer step on: per-step schedules (warmup included),
+# decoupled weight decay, gradient clipping (a norm small enough to clip)
+OPTIONS = {
+    "warmup_cosine": (COSINE, 3, 100, 10, 0.01, 0.0),
+    "coslog4": (COSLOG4, 3, 100, 0, 0.0, 0.0),
+    "weight_decay": (0, 0, 0, 0, 0.1, 0.0),
+    "clipping": (0, 0, 0, 0, 0.0, 1e-3),
+    "all": (COSINE, 7, 100, 20, 0.1, 1e-3),
+}
+
+
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+@pytest.mark.parametrize("solver", [ADAM, SGD])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_optimizer_options_allocate_nothing_per_batch(options, solver, dtype):
+    few, n_arrays = _allocations_of_one_epoch(40, 10, solver, False, dtype, options)
+    many, _ = _allocations_of_one_epoch(400, 10, solver, False, dtype, options)
+    assert many == few == n_arrays
