@@ -25,11 +25,11 @@ from fastbp._optimizers import ADAM, COSINE, COSLOG4, PER_EPOCH, SGD, schedule_f
 
 try:
     from . import reference as ref
-    from .test_gradcheck import STEP, TOLERANCE
+    from .test_gradcheck import TOLERANCE, check_gradient, make_problem
     from .test_kernels import BATCH_SIZE, N_SAMPLES, Problem, assert_close
 except ImportError:  # tests/ collected as a plain directory (rootdir on sys.path)
     import reference as ref
-    from test_gradcheck import STEP, TOLERANCE
+    from test_gradcheck import TOLERANCE, check_gradient, make_problem
     from test_kernels import BATCH_SIZE, N_SAMPLES, Problem, assert_close
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -281,33 +281,14 @@ def test_clipping_norm_by_finite_differences(dtype):
     included; alpha is large enough that leaving the term out of the norm
     would change it by a fifth.
     """
-    rng = np.random.RandomState(0)
-    alpha, n = 4.0, 12
-    network = Network([4, 5, 2], "tanh", "identity", dtype)
-    network.params[...] = rng.uniform(-0.8, 0.8, network.n_params)
-    X, Y, sw = rng.normal(size=(n, 4)), rng.normal(size=(n, 2)), rng.uniform(0.5, 2.0, n)
-    data = as_kernel_data(X, Y, sw, dtype=dtype, n_outputs=2)
-    work = network.workspace(n, False)
-    params = network.params
-    scratch = np.empty_like(params)
-
-    def loss():
-        return _backprop.full_loss_grad_into(network.net(), data, work, alpha, n, scratch)
-
-    h = STEP[dtype]
-    fd = np.empty(network.n_params)
-    for j in range(network.n_params):
-        original = params[j]
-        params[j] = original + h
-        up, plus = loss(), float(params[j])
-        params[j] = original - h
-        down, minus = loss(), float(params[j])
-        params[j] = original
-        fd[j] = (up - down) / (plus - minus)
+    alpha = 10.0
+    network, data = make_problem((5,), "tanh", "identity", 2, dtype)
+    rel_error, fd, _ = check_gradient(network, data, dtype, alpha)
+    assert rel_error < TOLERANCE[dtype]
+    params, n_coef = network.params, network.n_coef
     norm = np.linalg.norm(fd)
-    n_coef = network.n_coef
     without_l2 = fd.copy()
-    without_l2[:n_coef] -= alpha * params[:n_coef] / sw.astype(dtype).sum()
+    without_l2[:n_coef] -= alpha * params[:n_coef] / data[6].astype(np.float64).sum()
     assert abs(np.linalg.norm(without_l2) / norm - 1) > 0.2
 
     max_norm = norm / 3
@@ -315,7 +296,8 @@ def test_clipping_norm_by_finite_differences(dtype):
     velocity = np.zeros_like(params)
     optimizer = (SGD, 1.0, alpha, 0.0, False, 0.9, 0.999, 1e-8, velocity, velocity[:0], 0,
                  PER_EPOCH, 0, 0, 0, 0.0, max_norm)  # fmt: skip
-    _backprop.run_epoch(network.net(), data, work, optimizer, np.arange(n), n)
+    n = data[5].shape[0]  # one batch of every row
+    _backprop.run_epoch(network.net(), data, network.workspace(n, False), optimizer, np.arange(n), n)
     step = before - params
     scale = max_norm / (norm + 1e-6)
     assert np.linalg.norm(step - scale * fd) / np.linalg.norm(step) < TOLERANCE[dtype]
