@@ -46,7 +46,14 @@ from ._activations import (
     output_delta_loss_into,
 )
 from ._jit import compile_ahead, inline_kernel, kernel
-from ._optimizers import ADAM, adam_step_inplace, sgd_step_inplace, sum_of_squares
+from ._optimizers import (
+    ADAM,
+    adam_step_inplace,
+    clipped_divisor,
+    schedule_factor,
+    sgd_step_inplace,
+    sum_of_squares,
+)
 from ._regularisers import dropout_inplace
 
 
@@ -242,13 +249,19 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     L-BFGS, prediction and training in threads.
 
     ``optimizer = (solver, lr, alpha, momentum, nesterov, beta_1, beta_2,
-    epsilon, state_1, state_2, t, lo, hi, drop_rates, drop_key)``: SGD
+    epsilon, state_1, state_2, t, lo, hi, drop_rates, drop_key, schedule,
+    step_0, n_steps, warmup_steps, weight_decay, max_grad_norm)``: SGD
     keeps its velocity in ``state_1``; Adam its moments in
     ``state_1``/``state_2`` and its step count in ``t``. A step updates
     ``params[lo:hi]`` (an epoch: all of them). ``drop_rates`` holds one
     dropout rate per hidden layer (empty: no dropout), applied in the
     training tasks ``EPOCH`` and ``BLOCK`` only, with the epoch's masks
-    keyed by ``drop_key`` (see :mod:`fastbp._regularisers`).
+    keyed by ``drop_key`` (see :mod:`fastbp._regularisers`). Batch ``b`` of
+    the epoch is step ``step_0 + b`` of a run of ``n_steps``, whose step
+    size is ``lr`` times the ``schedule``'s factor there (see
+    :func:`fastbp._optimizers.schedule_factor`); ``weight_decay`` is the
+    decoupled decay, ``max_grad_norm`` the clipping norm (0: off; a
+    clipped ``STEP`` must step every parameter, since the norm is global).
 
     - ``EPOCH``: train on ``rows`` in batches of ``batch_size``; returns
       ``(loss_sum, t)``, ``loss_sum`` being the sum over batches of the
@@ -294,7 +307,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw = data
     xbuf, acts, deltas, block_start, grad = work
     solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
-    drop_rates, drop_key = optimizer[13:]
+    drop_rates, drop_key = optimizer[13:15]
+    schedule, step_0, n_steps, warmup_steps, weight_decay, max_grad_norm = optimizer[15:]
     n_layers = units.shape[0] - 1  # number of weight matrices
     dropout = drop_rates.shape[0] > 0 and (task == EPOCH or task == BLOCK)
     n_hidden_units = 0
@@ -398,15 +412,24 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
         if not sw_sum > 0:
             continue  # a batch of zero total weight carries no gradient
         loss_sum += nb * (loss + 0.5 * alpha * sumsq) / sw_sum
+        # this step's scheduled step size, decoupled decay, and the divisor
+        # that finishes (and, when on, clips) the gradient
+        lr_step = lr * schedule_factor(schedule, step_0 + start // batch_size, n_steps, warmup_steps)
+        decay = 1.0 - lr_step * weight_decay
+        divisor = sw_sum
+        if max_grad_norm > 0:
+            divisor = clipped_divisor(params, g, n_coef, alpha, sw_sum, max_grad_norm)
         if solver == ADAM:
             t += 1
             # float powers: libm's pow, as Python's float ** int (scikit-learn's)
-            lr_t = lr * np.sqrt(1.0 - beta_2 ** float(t)) / (1.0 - beta_1 ** float(t))
+            lr_t = lr_step * np.sqrt(1.0 - beta_2 ** float(t)) / (1.0 - beta_1 ** float(t))
             sumsq = adam_step_inplace(
-                params, g, state_1, state_2, lo, n_coef, hi, alpha, sw_sum, lr_t, beta_1, beta_2, epsilon
+                params, g, state_1, state_2, lo, n_coef, hi, alpha, divisor, lr_t, decay, beta_1, beta_2, epsilon
             )
         else:
-            sumsq = sgd_step_inplace(params, g, state_1, lo, n_coef, hi, alpha, sw_sum, lr, momentum, nesterov)
+            sumsq = sgd_step_inplace(
+                params, g, state_1, lo, n_coef, hi, alpha, divisor, lr_step, decay, momentum, nesterov
+            )
 
     if task == LOSS_GRAD:
         # finish the gradient: the L2 term, then division by the total weight
@@ -422,6 +445,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
 # Python-side conveniences around ``run`` (the estimators call these)
 
 NO_DROPOUT = np.empty(0)  # the ``drop_rates`` of a fit without dropout
+# the last six fields of a tuple without schedule, weight decay or clipping
+NO_SCHEDULE = (0, 0, 0, 0, 0.0, 0.0)
 
 _ready = set()  # dtypes whose entry point is compiled or loaded in this process
 
@@ -437,7 +462,7 @@ def _run(task, net, data, work, optimizer, rows, batch_size, out):
 def _placeholder_optimizer(dtype, alpha=0.0):
     """An ``optimizer`` tuple of the training types for the tasks that do not step."""
     empty = np.empty(0, dtype=dtype)
-    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0, 0, 0, NO_DROPOUT, np.uint64(0))
+    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0, 0, 0, NO_DROPOUT, np.uint64(0)) + NO_SCHEDULE
 
 
 def run_epoch(net, data, work, optimizer, rows, batch_size):

@@ -29,7 +29,15 @@ except ImportError:
 
 
 from . import _backprop
-from ._driver import LBFGS_CHUNK, Callbacks, OptimizerState, StochasticTraining, new_history, train_lbfgs
+from ._driver import (
+    LBFGS_CHUNK,
+    STEP_SCHEDULES,
+    Callbacks,
+    OptimizerState,
+    StochasticTraining,
+    new_history,
+    train_lbfgs,
+)
 from ._network import Network, as_kernel_data, n_parameters, workspace_nbytes, writable
 from ._sklearn_bridge import from_sklearn, to_sklearn
 from ._threads import single_threaded_blas
@@ -165,7 +173,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
-        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive"})],
+        "learning_rate": [StrOptions({"constant", "invscaling", "adaptive", *STEP_SCHEDULES})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "power_t": [Interval(Real, 0, None, closed="left")],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
@@ -185,6 +193,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
         "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
+        "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
     }
 
     @abstractmethod
@@ -216,6 +227,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         max_fun,
         early_stopping_metric,
         dropout,
+        warmup_fraction,
+        weight_decay,
+        max_grad_norm,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -243,6 +257,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         self.max_fun = max_fun
         self.early_stopping_metric = early_stopping_metric
         self.dropout = dropout
+        self.warmup_fraction = warmup_fraction
+        self.weight_decay = weight_decay
+        self.max_grad_norm = max_grad_norm
 
     def _dropout_rates(self, n_hidden=None):
         """One dropout rate per hidden layer as a float64 array; empty without dropout."""
@@ -455,6 +472,17 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 f"early_stopping_metric={self.early_stopping_metric!r} applies to the stochastic "
                 "solvers only (early stopping needs epochs); solver='lbfgs' has none."
             )
+        if self.solver == "lbfgs":
+            for name, is_set in (
+                ("learning_rate", self.learning_rate in STEP_SCHEDULES),
+                ("weight_decay", self.weight_decay != 0),
+                ("max_grad_norm", self.max_grad_norm is not None),
+            ):
+                if is_set:
+                    raise ValueError(
+                        f"{name}={getattr(self, name)!r} applies to the stochastic solvers "
+                        "('sgd', 'adam') only, not to solver='lbfgs'."
+                    )
         if first_pass:
             _check_fits_in_memory(units, dtype, self.solver, self._batch_rows(X.shape[0]))
             self._initialize(units, dtype)
@@ -594,8 +622,11 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         optimizer state (Adam's moments, SGD's velocity) is not carried, so
         a ``partial_fit`` of the returned model starts it afresh. Training
         options scikit-learn's MLP lacks (``class_weight``,
-        ``label_smoothing``, ``early_stopping_metric``) change only how a
-        model is trained: the model is returned with a warning naming them.
+        ``label_smoothing``, ``early_stopping_metric``, ``weight_decay``,
+        ``max_grad_norm``, ``warmup_fraction``, and the ``learning_rate``
+        schedules 'cosine', 'warmup_cosine' and 'coslog4', which the returned
+        model replaces by 'constant') change only how a model is trained: the
+        model is returned with a warning naming them.
 
         Returns
         -------

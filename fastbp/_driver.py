@@ -24,10 +24,16 @@ from sklearn.model_selection import train_test_split
 
 from . import _backprop, _parallel, _threads
 from ._network import as_kernel_data, writable
-from ._optimizers import ADAM, SGD
+from ._optimizers import ADAM, COSINE, COSLOG4, PER_EPOCH, SGD, schedule_factor
 from ._regularisers import epoch_key
 
 LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
+
+# fastbp's learning-rate schedules, evaluated at every step of a run of
+# max_iter epochs (scikit-learn's three are set between epochs, PER_EPOCH)
+STEP_SCHEDULES = {"cosine": COSINE, "warmup_cosine": COSINE, "coslog4": COSLOG4}
+# the schedule as plain Python, for the step sizes the history records
+_schedule_factor = getattr(schedule_factor, "py_func", schedule_factor)
 
 # the columns of ``history_``, one entry per epoch (L-BFGS: per iteration)
 HISTORY_KEYS = ("epoch", "loss", "validation_loss", "validation_score", "learning_rate", "seconds")
@@ -169,6 +175,12 @@ class StochasticTraining:
     def __init__(self, est, X, Y, y_score, sample_weight, incremental, callbacks):
         if est.early_stopping and incremental:
             raise ValueError("partial_fit does not support early_stopping=True")
+        if incremental and est.learning_rate in STEP_SCHEDULES:
+            raise ValueError(
+                f"partial_fit does not support learning_rate={est.learning_rate!r}: the schedule "
+                "spans the max_iter epochs of one fit, and partial_fit calls have no known number. "
+                "Use fit, or a schedule of scikit-learn's ('constant', 'invscaling', 'adaptive')."
+            )
         self.est = est
         self.callbacks = callbacks
         self.incremental = incremental
@@ -200,6 +212,14 @@ class StochasticTraining:
                 f"samples ({self.n_samples}); it is clipped to {self.n_samples}."
             )
         self.batch_size = est._batch_rows(self.n_samples)
+        # the run of a per-step schedule: every batch of max_iter epochs of the
+        # training rows (early stopping or not), the first ones a warmup
+        self.schedule = STEP_SCHEDULES.get(est.learning_rate, PER_EPOCH)
+        self.steps_per_epoch = -(-self.n_samples // self.batch_size)
+        self.n_steps = est.max_iter * self.steps_per_epoch
+        self.warmup_steps = 0
+        if est.learning_rate == "warmup_cosine":
+            self.warmup_steps = min(round(float(est.warmup_fraction) * self.n_steps), self.n_steps - 1)
         self.data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
         self.work = network.workspace(self.batch_size, self.data[4])
         self.n_rows = X.shape[0]
@@ -257,6 +277,7 @@ class StochasticTraining:
                     perm = np.arange(self.n_samples)
                     est._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
+                step_0 = est.n_iter_ * self.steps_per_epoch  # this epoch's first step in the run
                 optimizer = (
                     solver,
                     opt.learning_rate,
@@ -273,11 +294,20 @@ class StochasticTraining:
                     network.params.shape[0],
                     self.drop_rates,
                     epoch_key(self.drop_seed, est.n_iter_),
+                    self.schedule,
+                    step_0,
+                    self.n_steps,
+                    self.warmup_steps,
+                    float(est.weight_decay),
+                    0.0 if est.max_grad_norm is None else float(est.max_grad_norm),
                 )
                 rows = sample_idx if self.train is None else self.train[sample_idx]
                 last_finite[...] = network.params
                 self.epoch_start = time.perf_counter()
-                learning_rate = opt.learning_rate
+                # (a per-step schedule: the step size of the epoch's first step)
+                learning_rate = opt.learning_rate * _schedule_factor(
+                    self.schedule, step_0, self.n_steps, self.warmup_steps
+                )
                 _threads.hold_one_thread()
                 loss_sum, opt.t = run_epoch(net, self.data, self.work, optimizer, rows, self.batch_size)
                 diverged = not (np.isfinite(loss_sum) and np.isfinite(network.params).all())

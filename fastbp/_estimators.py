@@ -30,10 +30,31 @@ _PARAMETERS_DOC = """
     batch_size : int or 'auto', default='auto'
         Mini-batch size of the stochastic solvers; 'auto' is
         ``min(200, n_samples)``.
-    learning_rate : {'constant', 'invscaling', 'adaptive'}, default='constant'
-        Step-size schedule of 'sgd': constant; ``learning_rate_init /
-        (t + 1) ** power_t`` with ``t`` the number of samples seen; or divided
-        by 5 each time ``n_iter_no_change`` epochs fail to improve by ``tol``.
+    learning_rate : {'constant', 'invscaling', 'adaptive', 'cosine', \
+            'warmup_cosine', 'coslog4'}, default='constant'
+        Step-size schedule. scikit-learn's three apply to 'sgd' only ('adam'
+        keeps ``learning_rate_init``, as scikit-learn's does): constant;
+        ``learning_rate_init / (t + 1) ** power_t`` with ``t`` the number of
+        samples seen; or divided by 5 each time ``n_iter_no_change`` epochs
+        fail to improve by ``tol``.
+
+        The other three apply to 'sgd' and 'adam' and set the step size of
+        every mini-batch step ``k`` of the run: the ``n = max_iter *
+        ceil(n_train / batch_size)`` steps of one ``fit``, ``n_train`` being
+        the rows trained on (without the early-stopping validation share). The
+        run has this length under early stopping too, and each ``fit`` starts
+        it anew, ``warm_start`` included; ``partial_fit`` refuses these
+        schedules (its calls have no known number). With ``p = k / n``:
+        'cosine' is ``learning_rate_init * 0.5 * (1 + cos(pi p))``, from
+        ``learning_rate_init`` to zero (PyTorch's ``CosineAnnealingLR`` with
+        ``T_max=n``, stepped every batch); 'warmup_cosine' rises linearly,
+        ``learning_rate_init * k / w``, over the first ``w`` steps (see
+        ``warmup_fraction``), then falls as 'cosine' does over the other ``n -
+        w``; 'coslog4' is RealMLP's schedule (Holzmüller et al., NeurIPS
+        2024), ``learning_rate_init * 0.5 * (1 - cos(2 pi log2(1 + 15 p)))``:
+        four cycles from zero up to ``learning_rate_init`` and back, each
+        twice as long as the one before. ``history_['learning_rate']``
+        records each epoch's first step.
     learning_rate_init : float, default=0.001
         Initial step size of 'sgd' and 'adam'.
     power_t : float, default=0.5
@@ -92,6 +113,27 @@ _PARAMETERS_DOC = """
         ``loss_curve_`` is the loss of the dropped-out networks, as in
         PyTorch. Stochastic solvers only. scikit-learn's MLP has no such
         parameter (skorch: ``torch.nn.Dropout`` layers in the module).
+    warmup_fraction : float in [0, 1), default=0.1
+        Share of the run's ``n`` steps over which ``learning_rate='warmup_cosine'``
+        warms up: ``w = round(warmup_fraction * n)`` steps (at most ``n - 1``).
+        The other schedules ignore it. scikit-learn's MLP has no such
+        parameter.
+    weight_decay : float >= 0, default=0.0
+        Decoupled weight decay, with PyTorch's ``AdamW`` semantics: every
+        step first multiplies each coefficient (not the intercepts) by ``1 -
+        lr * weight_decay``, ``lr`` being the step's scheduled step size
+        (for 'adam' before the bias correction scikit-learn folds into its
+        step size), then takes the optimizer's step; 'sgd' decays the same
+        way. Unlike ``alpha``'s L2 penalty it is not part of the loss, the
+        gradient or Adam's moments. Stochastic solvers only. scikit-learn's
+        MLP has no such parameter.
+    max_grad_norm : float > 0 or None, default=None
+        Clip each mini-batch's gradient (its mean over the batch, L2 term
+        included) to this global L2 norm before the optimizer uses it: a
+        gradient of norm ``g`` is scaled by ``max_grad_norm / (g + 1e-6)``
+        when that is below 1 (PyTorch's ``clip_grad_norm_``). None: no
+        clipping. Stochastic solvers only. scikit-learn's MLP has no such
+        parameter.
 """
 
 _ATTRIBUTES_DOC = """
@@ -116,8 +158,8 @@ _ATTRIBUTES_DOC = """
         ``warm_start`` fits and ``partial_fit`` calls, which append; a fresh
         ``fit`` starts anew), 'loss' (as ``loss_curve_``), 'validation_loss'
         and 'validation_score' (with early stopping, else NaN), 'learning_rate'
-        (the step size the epoch used; NaN with 'lbfgs') and 'seconds' (wall
-        time of the epoch).
+        (the step size the epoch used, its first step's with the per-step
+        schedules; NaN with 'lbfgs') and 'seconds' (wall time of the epoch).
     best_validation_score_ : float or None
         Best validation score, with early stopping.
     t_ : int
@@ -229,6 +271,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         max_fun=15000,
         early_stopping_metric="score",
         dropout=0.0,
+        warmup_fraction=0.1,
+        weight_decay=0.0,
+        max_grad_norm=None,
         class_weight=None,
         label_smoothing=0.0,
     ):
@@ -261,6 +306,9 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             max_fun=max_fun,
             early_stopping_metric=early_stopping_metric,
             dropout=dropout,
+            warmup_fraction=warmup_fraction,
+            weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm,
         )
 
     _sklearn_class = MLPClassifier
@@ -561,6 +609,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         max_fun=15000,
         early_stopping_metric="score",
         dropout=0.0,
+        warmup_fraction=0.1,
+        weight_decay=0.0,
+        max_grad_norm=None,
     ):
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
@@ -589,6 +640,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             max_fun=max_fun,
             early_stopping_metric=early_stopping_metric,
             dropout=dropout,
+            warmup_fraction=warmup_fraction,
+            weight_decay=weight_decay,
+            max_grad_norm=max_grad_norm,
         )
 
     def _validate_input(self, X, y, incremental, reset):

@@ -10,11 +10,29 @@ scikit-learn orders those operations), updates the optimizer state and
 the parameters, and returns ``||coefs||^2`` of the updated parameters,
 which the next batch's loss needs, so no extra pass is spent on it.
 
+One step, per parameter, in optax's names for the stages: the raw
+gradient, plus the coupled L2 term (coefficients only), divided by the
+weight sum -> ``clip_by_global_norm`` -> ``scale_by_adam`` (or SGD's
+momentum) -> ``add_decayed_weights`` (coefficients only) -> times ``-lr``.
+
+- Clipping needs the finished gradient's norm before any update, so it
+  costs one pass of its own (:func:`clipped_divisor`), made only when it
+  is on; its scale is folded into the division by the weight sum.
+- Decoupled weight decay (PyTorch's AdamW) multiplies each coefficient by
+  ``decay = 1 - lr * weight_decay`` in the step loop itself, ``lr`` being
+  the step's scheduled step size before Adam's bias correction. Off, the
+  factor is exactly 1.0 and the step is the one it was without it.
+- The step size of each step comes from :func:`schedule_factor`, which the
+  epoch evaluates at every step of the run.
+
 A step updates the slice ``params[lo:hi]`` (all of it within an epoch);
 threads stepping disjoint slices of one batch (:mod:`fastbp._parallel`)
 give the same parameters as one step over all of them, since each
-parameter's update reads only its own entries.
+parameter's update reads only its own entries (clipping, which reads the
+whole gradient, steps one slice: all of it).
 """
+
+import math
 
 import numpy as np
 
@@ -22,19 +40,72 @@ from ._jit import inline_kernel
 
 SGD, ADAM = 0, 1
 
+# learning-rate schedules evaluated at every step inside the epoch; PER_EPOCH
+# is scikit-learn's three, whose step size the driver sets between epochs
+PER_EPOCH, COSINE, COSLOG4 = 0, 1, 2
+CLIP_EPSILON = 1e-6  # added to the gradient norm, as PyTorch's clip_grad_norm_
+
 
 @inline_kernel
-def adam_step_inplace(params, grad, m, v, lo, n_coef, hi, alpha, sw_sum, lr, beta_1, beta_2, epsilon):
+def schedule_factor(schedule, step, n_steps, warmup_steps):
+    """The multiple of ``learning_rate_init`` that step ``step`` (from 0) of ``n_steps`` takes.
+
+    ``COSINE``: a linear warmup ``step / warmup_steps`` over the first
+    ``warmup_steps`` steps, then half a cosine period from 1 to 0 over the
+    rest, ``0.5 * (1 + cos(pi * p))`` with ``p = (step - warmup_steps) /
+    (n_steps - warmup_steps)``; without warmup PyTorch's
+    ``CosineAnnealingLR(T_max=n_steps)`` (and ``eta_min=0``) stepped once per
+    batch. ``COSLOG4``: RealMLP's schedule (Holzmueller et al., "Better by
+    default: strong pre-tuned MLPs and boosted trees on tabular data",
+    NeurIPS 2024; ``CoslogFunc(4)`` in pytabkit's
+    ``models/training/scheduling.py``), ``0.5 * (1 - cos(2 pi log2(1 + 15
+    p)))`` with ``p = step / n_steps``: four cycles from 0 up to 1 and back,
+    each twice as long as the one before. The caller keeps ``warmup_steps <
+    n_steps``.
+    """
+    if schedule == PER_EPOCH:
+        return 1.0
+    if step < warmup_steps:
+        return step / warmup_steps
+    progress = (step - warmup_steps) / (n_steps - warmup_steps)
+    if schedule == COSLOG4:
+        return 0.5 * (1.0 - math.cos(2.0 * math.pi * math.log2(1.0 + 15.0 * progress)))
+    return 0.5 * (1.0 + math.cos(math.pi * progress))
+
+
+@inline_kernel
+def clipped_divisor(params, grad, n_coef, alpha, sw_sum, max_norm):
+    """What to divide the raw gradient by to finish it and clip it to global norm ``max_norm``.
+
+    The finished gradient is ``(grad + alpha * w) / sw_sum`` (the L2 term on
+    the coefficients only). When its L2 norm ``||g||`` makes ``scale =
+    max_norm / (||g|| + 1e-6)`` less than 1 it is scaled by ``scale``
+    (PyTorch's ``clip_grad_norm_``), which the step loops do by dividing by
+    ``sw_sum / scale`` instead of ``sw_sum``.
+    """
+    sumsq = 0.0
+    for j in range(params.shape[0]):
+        l2 = alpha if j < n_coef else 0.0
+        g = grad[j] + l2 * params[j]
+        sumsq += g * g
+    scale = max_norm / (math.sqrt(sumsq) / sw_sum + CLIP_EPSILON)
+    return sw_sum / scale if scale < 1.0 else sw_sum
+
+
+@inline_kernel
+def adam_step_inplace(params, grad, m, v, lo, n_coef, hi, alpha, sw_sum, lr, decay, beta_1, beta_2, epsilon):
     """One Adam step of ``params[lo:hi]`` with a bias-corrected step size ``lr``.
 
-    ``lr`` is ``learning_rate_init * sqrt(1 - beta_2^t) / (1 - beta_1^t)``,
-    computed by the caller; epsilon is added to ``sqrt(v)`` (scikit-learn's
-    form of Adam).
+    ``lr`` is the step's scheduled step size times ``sqrt(1 - beta_2^t) /
+    (1 - beta_1^t)``, computed by the caller; epsilon is added to
+    ``sqrt(v)`` (scikit-learn's form of Adam). The coefficients are first
+    multiplied by ``decay`` (decoupled weight decay, see the module
+    docstring); ``sw_sum`` is the divisor that finishes the gradient.
     """
     # scalars in the parameters' dtype keep float32 loops in float32
     dt = params.dtype.type
     one_m_b1, one_m_b2 = dt(1.0 - beta_1), dt(1.0 - beta_2)
-    alpha, sw_sum, lr = dt(alpha), dt(sw_sum), dt(lr)
+    alpha, sw_sum, lr, decay = dt(alpha), dt(sw_sum), dt(lr), dt(decay)
     beta_1, beta_2, epsilon = dt(beta_1), dt(beta_2), dt(epsilon)
     coef_stop = n_coef if n_coef < hi else hi
     sumsq = 0.0
@@ -42,7 +113,7 @@ def adam_step_inplace(params, grad, m, v, lo, n_coef, hi, alpha, sw_sum, lr, bet
         g = (grad[j] + alpha * params[j]) / sw_sum
         m[j] = beta_1 * m[j] + one_m_b1 * g
         v[j] = beta_2 * v[j] + one_m_b2 * (g * g)
-        w = params[j] - lr * m[j] / (np.sqrt(v[j]) + epsilon)
+        w = decay * params[j] - lr * m[j] / (np.sqrt(v[j]) + epsilon)
         params[j] = w
         sumsq += w * w
     for j in range(coef_stop if coef_stop > lo else lo, hi):
@@ -54,15 +125,16 @@ def adam_step_inplace(params, grad, m, v, lo, n_coef, hi, alpha, sw_sum, lr, bet
 
 
 @inline_kernel
-def sgd_step_inplace(params, grad, velocity, lo, n_coef, hi, alpha, sw_sum, lr, momentum, nesterov):
+def sgd_step_inplace(params, grad, velocity, lo, n_coef, hi, alpha, sw_sum, lr, decay, momentum, nesterov):
     """One SGD step of ``params[lo:hi]`` with (optionally Nesterov) momentum.
 
     ``velocity <- momentum * velocity - lr * g``; the step is the velocity,
     or with Nesterov's momentum ``momentum * velocity - lr * g`` evaluated
-    with the new velocity.
+    with the new velocity. The coefficients are first multiplied by
+    ``decay``, as in :func:`adam_step_inplace`.
     """
     dt = params.dtype.type
-    alpha, sw_sum, lr, momentum = dt(alpha), dt(sw_sum), dt(lr), dt(momentum)
+    alpha, sw_sum, lr, decay, momentum = dt(alpha), dt(sw_sum), dt(lr), dt(decay), dt(momentum)
     # with Nesterov the step is momentum * velocity - lr * g, else velocity
     step_momentum, step_lr = (momentum, lr) if nesterov else (dt(1.0), dt(0.0))
     coef_stop = n_coef if n_coef < hi else hi
@@ -71,7 +143,7 @@ def sgd_step_inplace(params, grad, velocity, lo, n_coef, hi, alpha, sw_sum, lr, 
         g = (grad[j] + alpha * params[j]) / sw_sum
         vel = momentum * velocity[j] - lr * g
         velocity[j] = vel
-        w = params[j] + (step_momentum * vel - step_lr * g)
+        w = decay * params[j] + (step_momentum * vel - step_lr * g)
         params[j] = w
         sumsq += w * w
     for j in range(coef_stop if coef_stop > lo else lo, hi):

@@ -220,12 +220,16 @@ class BlockedEpochs:
         """
         run = _backprop._run  # (compiles, with its notice, on a first call)
         params, sw = net[0], data[6]
-        head, t, tail = optimizer[:10], optimizer[10], optimizer[13:]
-        alpha = optimizer[2]
+        # the fields of the optimizer tuple (see fastbp._backprop.run) the steps change
+        head, t, dropout, schedule = optimizer[:10], optimizer[10], optimizer[13:15], optimizer[15]
+        step_0, rest = optimizer[16], optimizer[17:]
+        alpha, max_grad_norm = optimizer[2], optimizer[20]
+        # clipping scales by the norm of the whole gradient: one slice, all of it
+        slices = [(0, self.n_params)] if max_grad_norm > 0 else self.slices
         # (not a BLAS dot, whose summation order could follow NumPy's thread count)
         sumsq = float(np.square(params[: self.n_coef], dtype=np.float64).sum())
         loss_sum = 0.0
-        for start in range(0, rows.shape[0], batch_size):
+        for b, start in enumerate(range(0, rows.shape[0], batch_size)):
             batch = rows[start : start + batch_size]
             nb = batch.shape[0]
             n_blk = -(-nb // self.block_rows)
@@ -245,10 +249,11 @@ class BlockedEpochs:
             grads = self.grads[:n_blk]
 
             def step(i):
-                lo, hi = self.slices[i]
-                return run(_backprop.STEP, net, data, self.works[0], (*head, t, lo, hi, *tail), batch, nb, grads)
+                lo, hi = slices[i]
+                slice_optimizer = (*head, t, lo, hi, *dropout, schedule, step_0 + b, *rest)
+                return run(_backprop.STEP, net, data, self.works[0], slice_optimizer, batch, nb, grads)
 
-            results = self._in_threads(step, len(self.slices))
+            results = self._in_threads(step, len(slices))
             sumsq = sum(r[0] for r in results)
             t = results[0][1]
         return loss_sum, t

@@ -12,6 +12,7 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._driver import STEP_SCHEDULES
 from ._network import Network
 
 # fitted attributes both libraries have, copied as they are (lists copied)
@@ -52,14 +53,18 @@ def to_sklearn(est, sklearn_class):
     network = est._synced_network()
     extra = _sklearn_only_params(est, sklearn_class)
     defaults = type(est)().get_params()
-    changed = sorted(name for name, value in extra.items() if value != defaults[name])
+    changed = [name for name, value in extra.items() if value != defaults[name]]
+    params = {name: value for name, value in est.get_params().items() if name not in extra}
+    if params["learning_rate"] in STEP_SCHEDULES:  # a value of fastbp's own
+        params["learning_rate"] = defaults["learning_rate"]
+        changed.append("learning_rate")
+    changed = sorted(changed)
     if changed:
         warnings.warn(
             f"{sklearn_class.__name__} cannot carry the training settings {changed}; the "
             "model predicts the same, but fitting it again would train without them.",
             UserWarning,
         )
-    params = {name: value for name, value in est.get_params().items() if name not in extra}
     mlp = sklearn_class(**params)
     mlp.coefs_ = [c.copy() for c in network.coefs]
     mlp.intercepts_ = [b.copy() for b in network.intercepts]

@@ -192,72 +192,121 @@ def loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, alpha, dt
 
 
 class Adam:
-    """Adam as in scikit-learn's ``AdamOptimizer``.
+    """Adam as in scikit-learn's ``AdamOptimizer``, with AdamW's decoupled weight decay.
 
     ``m = b1 m + (1 - b1) g``; ``v = b2 v + (1 - b2) g^2``;
     ``lr_t = lr sqrt(1 - b2^t) / (1 - b1^t)``; ``w -= lr_t m / (sqrt(v) + eps)``.
+    With ``weight_decay``, the decayed arrays are first multiplied by
+    ``1 - lr * weight_decay`` (``lr`` without the bias correction).
     """
 
-    def __init__(self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8):
+    def __init__(self, params, learning_rate=0.001, beta_1=0.9, beta_2=0.999, epsilon=1e-8, weight_decay=0.0):
         self.learning_rate = learning_rate
         self.beta_1 = beta_1
         self.beta_2 = beta_2
         self.epsilon = epsilon
+        self.weight_decay = weight_decay
         self.t = 0
         self.ms = [np.zeros_like(p, dtype=np.float64) for p in params]
         self.vs = [np.zeros_like(p, dtype=np.float64) for p in params]
 
-    def step(self, params, grads):
-        """Update the float64 arrays ``params`` in place."""
+    def step(self, params, grads, learning_rate=None, n_decayed=0):
+        """Update the float64 arrays ``params`` in place.
+
+        ``learning_rate`` is this step's step size (default: the constant
+        one); the first ``n_decayed`` arrays (the coefficients) decay.
+        """
+        lr = self.learning_rate if learning_rate is None else learning_rate
         self.t += 1
         b1, b2 = self.beta_1, self.beta_2
-        lr_t = self.learning_rate * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
-        for p, g, m, v in zip(params, grads, self.ms, self.vs):
+        lr_t = lr * np.sqrt(1 - b2**self.t) / (1 - b1**self.t)
+        for i, (p, g, m, v) in enumerate(zip(params, grads, self.ms, self.vs)):
             m[...] = b1 * m + (1 - b1) * g
             v[...] = b2 * v + (1 - b2) * g**2
+            if i < n_decayed:
+                p *= 1 - lr * self.weight_decay
             p -= lr_t * m / (np.sqrt(v) + self.epsilon)
 
 
 class SGD:
-    """SGD with momentum as in scikit-learn's ``SGDOptimizer``.
+    """SGD with momentum as in scikit-learn's ``SGDOptimizer``, with decoupled weight decay.
 
     ``velocity = mu velocity - lr g``; the update is ``mu velocity - lr g``
     (with the new velocity) under Nesterov's momentum, else ``velocity``.
+    With ``weight_decay``, the decayed arrays are first multiplied by
+    ``1 - lr * weight_decay``.
     """
 
-    def __init__(self, params, learning_rate=0.1, momentum=0.9, nesterov=True):
+    def __init__(self, params, learning_rate=0.1, momentum=0.9, nesterov=True, weight_decay=0.0):
         self.learning_rate = learning_rate
         self.momentum = momentum
         self.nesterov = nesterov
+        self.weight_decay = weight_decay
         self.velocities = [np.zeros_like(p, dtype=np.float64) for p in params]
 
-    def step(self, params, grads):
-        """Update the float64 arrays ``params`` in place."""
-        mu, lr = self.momentum, self.learning_rate
-        for p, g, vel in zip(params, grads, self.velocities):
+    def step(self, params, grads, learning_rate=None, n_decayed=0):
+        """Update the float64 arrays ``params`` in place (arguments as :meth:`Adam.step`)."""
+        mu = self.momentum
+        lr = self.learning_rate if learning_rate is None else learning_rate
+        for i, (p, g, vel) in enumerate(zip(params, grads, self.velocities)):
             vel[...] = mu * vel - lr * g
             update = mu * vel - lr * g if self.nesterov else vel
+            if i < n_decayed:
+                p *= 1 - lr * self.weight_decay
             p += update
+
+
+def schedule(name, step, n_steps, warmup_steps=0):
+    """The multiple of the initial step size taken by ``step`` (from 0) of a run of ``n_steps``.
+
+    The closed forms, with ``p = step / n_steps``: 'cosine' ``(1 + cos(pi
+    p)) / 2``; 'warmup_cosine' ``step / warmup_steps`` during the warmup,
+    then the cosine over the remaining steps; 'coslog4' RealMLP's ``(1 -
+    cos(2 pi log2(1 + 15 p))) / 2``.
+    """
+    p = step / n_steps
+    if name == "cosine":
+        return (1 + np.cos(np.pi * p)) / 2
+    if name == "warmup_cosine":
+        if step < warmup_steps:
+            return step / warmup_steps
+        return schedule("cosine", step - warmup_steps, n_steps - warmup_steps)
+    if name == "coslog4":
+        return (1 - np.cos(2 * np.pi * np.log2(1 + 15 * p))) / 2
+    raise ValueError(name)
+
+
+def clip_by_global_norm(grads, max_norm):
+    """``grads`` scaled by ``max_norm / (||grads|| + 1e-6)`` when that is below 1."""
+    norm = np.sqrt(sum(np.sum(g**2) for g in grads))
+    scale = max_norm / (norm + 1e-6)
+    return [g * scale for g in grads] if scale < 1 else grads
 
 
 def run_epoch(
     coefs, intercepts, X, Y, sw, rows, batch_size, activation, out_activation, alpha, optimizer,
-    dtype=np.float64,
+    dtype=np.float64, learning_rate=None, first_step=0, max_grad_norm=None,
 ):  # fmt: skip
     """One epoch of mini-batch training over ``rows``, in that order.
 
     ``coefs`` and ``intercepts`` must be float64 arrays; they are updated in
     place by ``optimizer`` (an :class:`Adam` or :class:`SGD` built on
-    ``coefs + intercepts``). Returns the sum over batches of the batch loss
-    (L2 term included, with the weights before the step) times the batch's
-    row count. A batch whose weights sum to zero is skipped: it has no
-    defined loss and carries no gradient.
+    ``coefs + intercepts``; its weight decay applies to ``coefs``). Returns
+    the sum over batches of the batch loss (L2 term included, with the
+    weights before the step) times the batch's row count. A batch whose
+    weights sum to zero is skipped: it has no defined loss and carries no
+    gradient.
+
+    Batch ``b`` is step ``first_step + b`` of the run, whose step size is
+    ``learning_rate(step)`` (default: the optimizer's constant one). With
+    ``max_grad_norm`` each batch's finished gradient is clipped to that
+    global norm first.
     """
     X = np.asarray(X, dtype=np.float64)
     Y = np.asarray(Y, dtype=np.float64)
     sw = np.asarray(sw, dtype=np.float64)
     loss_sum = 0.0
-    for start in range(0, len(rows), batch_size):
+    for b, start in enumerate(range(0, len(rows), batch_size)):
         batch = rows[start : start + batch_size]
         if not sw[batch].sum() > 0:
             continue
@@ -265,7 +314,11 @@ def run_epoch(
             coefs, intercepts, X[batch], Y[batch], sw[batch], activation, out_activation, alpha, dtype
         )
         loss_sum += len(batch) * loss
-        optimizer.step(coefs + intercepts, coef_grads + intercept_grads)
+        grads = coef_grads + intercept_grads
+        if max_grad_norm is not None:
+            grads = clip_by_global_norm(grads, max_grad_norm)
+        lr = None if learning_rate is None else learning_rate(first_step + b)
+        optimizer.step(coefs + intercepts, grads, lr, n_decayed=len(coefs))
     return loss_sum
 
 

@@ -11,7 +11,11 @@ from scipy import sparse
 
 from fastbp._backprop import BLOCK, EPOCH, NO_DROPOUT, STEP, run
 from fastbp._network import Network, as_kernel_data
-from fastbp._optimizers import ADAM, SGD
+from fastbp._optimizers import ADAM, COSINE, COSLOG4, SGD
+
+# the optimizer tuple's last entries: (schedule, step_0, n_steps, warmup_steps,
+# weight_decay, max_grad_norm); off by default
+DEFAULTS = (0, 0, 0, 0, 0.0, 0.0)
 
 
 # the optimizer tuple's dropout fields: off, and on in both hidden layers
@@ -25,7 +29,7 @@ def nrt_stats():
     _nrt_python.memsys_disable_stats()
 
 
-def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype, dropout):
+def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS):
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
     Y = rng.rand(n_samples, 3)
@@ -39,7 +43,8 @@ def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
     rows = rng.permutation(n_samples)
-    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0, 0, network.n_params, *DROPOUT[dropout])
+    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0, 0, network.n_params)
+    optimizer += (*DROPOUT[dropout], *options)
     out = np.empty((0, 0), dtype)
     args = (EPOCH, network.net(), data, work, optimizer, rows, batch_size, out)
     run(*args)  # compile
@@ -64,7 +69,7 @@ def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dt
     assert few == n_arrays
 
 
-def _allocations_of_blocked_batch(n_rows, task, solver, dtype, dropout):
+def _allocations_of_blocked_batch(n_rows, task, solver, dtype, dropout, options=DEFAULTS):
     """A batch's BLOCK (its gradient) or STEP (its update) call, as :mod:`fastbp._parallel` makes it."""
     rng = np.random.RandomState(0)
     X, Y = rng.randn(n_rows, 7), rng.rand(n_rows, 3)
@@ -73,7 +78,8 @@ def _allocations_of_blocked_batch(n_rows, task, solver, dtype, dropout):
     data = as_kernel_data(X, Y, rng.rand(n_rows), dtype=network.dtype, n_outputs=3)
     work = network.workspace(n_rows, False)
     state = np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
-    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, *state, 0, 3, network.n_params - 2, *DROPOUT[dropout])
+    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, *state, 0, 3, network.n_params - 2)
+    optimizer += (*DROPOUT[dropout], *options)
     rows = rng.permutation(n_rows)
     out = rng.rand(4, network.n_params).astype(dtype) if task == STEP else np.empty((0, 0), dtype)
     args = (task, network.net(), data, work, optimizer, rows, n_rows, out)
@@ -94,3 +100,21 @@ def test_blocked_batches_allocate_nothing(task, solver, dtype, dropout):
     few, n_arrays = _allocations_of_blocked_batch(10, task, solver, dtype, dropout)
     many, _ = _allocations_of_blocked_batch(200, task, solver, dtype, dropout)
     assert few == many == n_arrays
+# every option of the optimizer step on: per-step schedules (warmup included),
+# decoupled weight decay, gradient clipping (a norm small enough to clip)
+OPTIONS = {
+    "warmup_cosine": (COSINE, 3, 100, 10, 0.01, 0.0),
+    "coslog4": (COSLOG4, 3, 100, 0, 0.0, 0.0),
+    "weight_decay": (0, 0, 0, 0, 0.1, 0.0),
+    "clipping": (0, 0, 0, 0, 0.0, 1e-3),
+    "all": (COSINE, 7, 100, 20, 0.1, 1e-3),
+}
+
+
+@pytest.mark.parametrize("options", OPTIONS.values(), ids=OPTIONS.keys())
+@pytest.mark.parametrize("solver", [ADAM, SGD])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_optimizer_options_allocate_nothing_per_batch(options, solver, dtype):
+    few, n_arrays = _allocations_of_one_epoch(40, 10, solver, False, dtype, "dropout", options)
+    many, _ = _allocations_of_one_epoch(400, 10, solver, False, dtype, "dropout", options)
+    assert many == few == n_arrays

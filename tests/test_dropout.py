@@ -54,7 +54,7 @@ def reference_masked_loss_grad(coefs, intercepts, X, Y, sw, activation, out_acti
 
 def _block_with_dropout(network, data, rows, rates, key):
     """The kernel's BLOCK task with dropout: ``(raw loss, raw gradient)``."""
-    optimizer = _backprop._placeholder_optimizer(network.dtype)[:13] + (np.asarray(rates, float), key)
+    optimizer = _backprop._placeholder_optimizer(network.dtype)[:13] + (np.asarray(rates, float), key) + _backprop.NO_SCHEDULE
     work = network.workspace(len(rows), data[4])
     empty = np.empty((0, 0), dtype=network.dtype)
     loss, _ = _backprop._run(_backprop.BLOCK, network.net(), data, work, optimizer, rows, len(rows), empty)
@@ -120,7 +120,7 @@ def test_loss_and_prediction_tasks_ignore_the_rates():
     rows = np.arange(20)
     results = []
     for rates in (_backprop.NO_DROPOUT, np.array([0.5])):
-        optimizer = _backprop._placeholder_optimizer(np.float64)[:13] + (rates, np.uint64(99))
+        optimizer = _backprop._placeholder_optimizer(np.float64)[:13] + (rates, np.uint64(99)) + _backprop.NO_SCHEDULE
         grad = np.empty((1, network.n_params))
         loss, _ = _backprop._run(_backprop.LOSS_GRAD, network.net(), data, work, optimizer, rows, 20, grad)
         out = np.empty((20, 2))

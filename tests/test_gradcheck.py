@@ -62,7 +62,7 @@ def make_problem(hidden, activation, out, n_outputs, dtype, seed=0):
     return network, data
 
 
-def check_gradient(network, data, dtype):
+def check_gradient(network, data, dtype, alpha=ALPHA):
     """Relative error of the kernel's gradient against central differences."""
     net = network.net()
     chunk = 7  # several chunks, the last one short
@@ -72,9 +72,9 @@ def check_gradient(network, data, dtype):
     scratch = np.empty_like(grad)
 
     def loss_at():
-        return _backprop.full_loss_grad_into(net, data, work, ALPHA, chunk, scratch)
+        return _backprop.full_loss_grad_into(net, data, work, alpha, chunk, scratch)
 
-    loss = _backprop.full_loss_grad_into(net, data, work, ALPHA, chunk, grad)
+    loss = _backprop.full_loss_grad_into(net, data, work, alpha, chunk, grad)
     assert np.isfinite(loss) and np.all(np.isfinite(grad))
 
     h = STEP[dtype]

@@ -367,6 +367,61 @@ for _value, _name in [(0, "zero"), (-5, "negative"), (2.5, "non-integer"), ("big
         "The 'batch_size' parameter of Backprop(Classifier|Regressor) must be",
         params={"batch_size": _value},
     )
+# -- weight decay, per-step schedules, gradient clipping ----------------------
+for _param, _values in {
+    "warmup_fraction": [(-0.1, "negative"), (1.0, "one"), (np.nan, "nan"), ("a", "string")],
+    "weight_decay": [(-1e-3, "negative"), (np.inf, "inf"), (np.nan, "nan"), ("a", "string")],
+    "max_grad_norm": [(0, "zero"), (-1.0, "negative"), (np.inf, "inf"), (np.nan, "nan"), ("a", "string")],
+}.items():
+    for _value, _name in _values:
+        TABLE += _expand(
+            f"{_param}-{_name}",
+            BOTH,
+            TRAIN,
+            f"The '{_param}' parameter of Backprop(Classifier|Regressor) must be",
+            params={_param: _value, "learning_rate": "warmup_cosine"}
+            if _param == "warmup_fraction"
+            else {_param: _value},
+        )
+for _schedule in ("cosine", "warmup_cosine", "coslog4"):
+    for _solver in ("sgd", "adam"):
+        TABLE += _expand(
+            f"learning_rate={_schedule}-{_solver}-partial_fit",
+            BOTH,
+            (PARTIAL_FIT,),
+            f"partial_fit does not support learning_rate='{_schedule}'",
+            params={"learning_rate": _schedule, "solver": _solver},
+        )
+    TABLE += _expand(
+        f"learning_rate={_schedule}-lbfgs",
+        BOTH,
+        (FIT,),
+        rf"learning_rate='{_schedule}' applies to the stochastic solvers \('sgd', 'adam'\) only, not to "
+        "solver='lbfgs'",
+        params={"learning_rate": _schedule, "solver": "lbfgs"},
+    )
+for _params, _match in [
+    ({"weight_decay": 0.1}, "weight_decay=0.1"),
+    ({"max_grad_norm": 1.0}, "max_grad_norm=1.0"),
+    # several at once: the first is named
+    ({"learning_rate": "cosine", "weight_decay": 0.1, "max_grad_norm": 1.0}, "learning_rate='cosine'"),
+    ({"weight_decay": 0.1, "max_grad_norm": 1.0, "early_stopping": True}, "weight_decay=0.1"),
+]:
+    TABLE += _expand(
+        "lbfgs-" + "-".join(f"{k}={v}" for k, v in _params.items()),
+        BOTH,
+        (FIT,),
+        _match + r" applies to the stochastic solvers \('sgd', 'adam'\) only, not to solver='lbfgs'",
+        params={**_params, "solver": "lbfgs"},
+    )
+# a schedule with partial_fit fails whatever else is on, and before any epoch
+TABLE += _expand(
+    "partial_fit-coslog4-with-weight_decay-and-clipping",
+    BOTH,
+    (PARTIAL_FIT,),
+    "partial_fit does not support learning_rate='coslog4'",
+    params={"learning_rate": "coslog4", "weight_decay": 0.1, "max_grad_norm": 1.0},
+)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN labels
@@ -407,6 +462,9 @@ INVALID_PARAMETERS = {
     "class_weight": "uniform",  # classifier only
     "label_smoothing": 1.0,  # classifier only
     "dropout": 1.0,
+    "warmup_fraction": 1.0,
+    "weight_decay": -1,
+    "max_grad_norm": 0,
 }
 ONLY_FOR = {"loss": BackpropRegressor, "class_weight": BackpropClassifier, "label_smoothing": BackpropClassifier}
 

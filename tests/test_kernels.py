@@ -238,6 +238,7 @@ class Optimizers:
             self.code, self.lr, self.alpha, self.momentum, self.nesterov,
             self.beta_1, self.beta_2, self.epsilon, self.state_1, self.state_2, self.t,
             0, self.state_1.shape[0], _backprop.NO_DROPOUT, np.uint64(0),
+            0, 0, 0, 0, 0.0, 0.0,  # per-epoch schedule, no weight decay, no clipping
         )  # fmt: skip
 
     def check_state(self, dtype):

@@ -61,7 +61,36 @@ CASES = [
     pytest.param(dict(solver="sgd", momentum=0.9), np.float64, True, id="sgd-f64-sparse"),
     pytest.param(dict(solver="sgd", nesterovs_momentum=False), np.float32, True, id="sgd-f32-sparse"),
     pytest.param(dict(solver="adam", early_stopping=True), np.float64, False, id="adam-early-stopping"),
+    pytest.param(
+        dict(solver="adam", learning_rate="warmup_cosine", weight_decay=0.01, max_grad_norm=0.5, dropout=0.2),
+        np.float32,
+        False,
+        id="adam-all-options",
+    ),
 ]
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        dict(solver="adam", learning_rate="warmup_cosine", weight_decay=0.05),
+        dict(solver="sgd", learning_rate="coslog4", max_grad_norm=0.3),
+        dict(solver="adam", max_grad_norm=0.3, dropout=[0.3, 0.1]),
+    ],
+    ids=["schedule-decay", "coslog4-clipping", "clipping-dropout"],
+)
+@pytest.mark.usefixtures("blas_allows_all")
+def test_blocked_steps_match_serial_steps_with_every_option(params, monkeypatch):
+    """Each batch's step number, decay and clipping norm are the serial epoch's."""
+    X, y = make_regression(n_samples=300, n_features=9, random_state=0)
+    kw = dict(hidden_layer_sizes=(16, 8), batch_size=50, max_iter=6, random_state=0, **params)
+    with _parallel.num_threads(2):
+        blocked = BackpropRegressor(**kw).fit(X, y)
+    monkeypatch.setattr(_parallel, "MIN_BLOCK_FLOPS", np.inf)
+    serial = BackpropRegressor(**kw).fit(X, y)
+    for a, b in zip(_weights(blocked), _weights(serial)):
+        np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-12)
+    np.testing.assert_allclose(blocked.loss_curve_, serial.loss_curve_, rtol=1e-9)
 
 
 @pytest.mark.parametrize("params, dtype, sparse_input", CASES)
@@ -127,8 +156,8 @@ def test_block_and_step_tasks_equal_a_serial_epoch_step(dtype, solver):
     def state():
         return np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
 
-    def optimizer(s1, s2, lo, hi):
-        return (solver, 1e-2, 1e-3, 0.9, True, 0.9, 0.999, 1e-8, s1, s2, 0, lo, hi, _backprop.NO_DROPOUT, np.uint64(0))
+    def optimizer(s1, s2, lo, hi, schedule=_backprop.NO_SCHEDULE):
+        return (solver, 1e-2, 1e-3, 0.9, True, 0.9, 0.999, 1e-8, s1, s2, 0, lo, hi, _backprop.NO_DROPOUT, np.uint64(0), *schedule)
 
     start = network.params.copy()
     s1, s2 = state()
