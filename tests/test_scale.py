@@ -28,7 +28,7 @@ import dask.array as da
 import joblib
 import zarr
 from dask_ml.wrappers import Incremental, ParallelPostFit
-from distributed import Client, Event, LocalCluster, WorkerPlugin
+from distributed import Client, Event, LocalCluster, WorkerPlugin, get_task_stream
 
 import fastbp
 from fastbp import BackpropClassifier, BackpropRegressor, _parallel, _threads
@@ -80,10 +80,17 @@ def _search():
     return GridSearchCV(BackpropClassifier(max_iter=15, random_state=0), GRID, cv=3)
 
 
+def _search_on_the_workers(client, X, y):
+    """The search on joblib's dask backend; its fits ran on every worker of ``client``."""
+    with get_task_stream(client) as tasks, joblib.parallel_config(backend="dask"):
+        search = _search().fit(X, y)
+    assert {task["worker"] for task in tasks.data} == set(client.scheduler_info()["workers"])
+    return search
+
+
 def test_grid_search_on_threaded_workers_equals_a_local_search(client):
     X, y = make_classification(150, 8, random_state=0)
-    with joblib.parallel_config(backend="dask"):
-        search = _search().fit(X, y)
+    search = _search_on_the_workers(client, X, y)
     _assert_same_search_results(search, _search().fit(X, y))
 
 
@@ -103,8 +110,7 @@ def test_process_workers_warm_up_and_search_as_locally(start_client):
     assert set(client.run(fastbp.warm_up).values()) == {None}
     assert list(client.run(_ready_dtypes).values()) == [("float32", "float64")] * 2
     X, y = make_classification(150, 8, random_state=1)
-    with joblib.parallel_config(backend="dask"):
-        search = _search().fit(X, y)
+    search = _search_on_the_workers(client, X, y)
     _assert_same_search_results(search, _search().fit(X, y))
 
 
