@@ -115,7 +115,7 @@ def test_process_workers_warm_up_and_search_as_locally(start_client):
 
 
 class _WarmUp(WorkerPlugin):
-    """The docs' plugin: warms every worker, also those that join later."""
+    """The plugin of docs/scaling.rst (for one dtype here): warms every worker, also those that join later."""
 
     def setup(self, worker):
         fastbp.warm_up(["float32"])
