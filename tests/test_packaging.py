@@ -80,3 +80,9 @@ def test_documentation_url_is_defined_once_and_agrees_with_pyproject():
     urls = _pyproject()["project"]["urls"]
     assert urls["Documentation"] == fastbp._base.DOCS_URL
     assert fastbp._base.DOCS_URL.startswith("https://") and fastbp._base.DOCS_URL.endswith("/")
+
+
+def test_scale_extra_is_in_the_test_extra():
+    """CI installs ``.[test]``: the dask tests (tests/test_scale.py) run there instead of skipping."""
+    extras = _pyproject()["project"]["optional-dependencies"]
+    assert extras["scale"] and set(extras["scale"]) <= set(extras["test"])
