@@ -43,9 +43,9 @@ from ._activations import (
     activation_derivative_inplace,
     add_bias_activate_inplace,
     add_bias_output_activate_inplace,
-    output_delta_loss_into,
 )
 from ._jit import compile_ahead, inline_kernel, kernel
+from ._losses import output_delta_loss_into
 from ._optimizers import ADAM, adam_step_inplace, sgd_step_inplace, sum_of_squares
 
 

@@ -8,7 +8,8 @@ import functools
 
 import numpy as np
 
-from ._activations import HIDDEN_CODES, OUTPUT_CODES
+from ._activations import HIDDEN_CODES
+from ._losses import OUTPUT_CODES
 
 _INDEX = np.int64
 
