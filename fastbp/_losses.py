@@ -4,6 +4,25 @@ Each output activation is paired with its canonical loss, and one integer
 code names the pair, so one compiled kernel serves every loss: a branch on
 a loop-invariant integer costs nothing measurable, while one
 specialisation per loss would multiply compile time.
+
+The regressor's robust losses keep the identity output but not its
+squared error. Their codes travel in the ``data`` tuple with a
+``(2, n_outputs)`` array of per-output parameters (:func:`loss_parameters`);
+a data tuple without one (code ``CANONICAL``) means the output
+activation's own loss. With ``e = a - y`` the prediction's excess over the
+target:
+
+- Huber (PyTorch's ``HuberLoss`` convention): ``0.5 e^2`` where ``|e| <=
+  d``, ``d (|e| - d / 2)`` outside, ``d = params[0]``; gradient ``e``
+  clipped to ``[-d, d]``.
+- Pinball: ``params[0] * e`` above the target, ``-params[1] * e`` below
+  it. Absolute error has both slopes 1; quantile ``tau`` out of ``q``
+  quantiles has ``(1 - tau) / q`` and ``tau / q``, so that a target's loss
+  is the mean of its quantiles' pinball losses. At the kink ``e = 0`` the
+  gradient is the midpoint of the subgradients, ``(params[0] - params[1])
+  / 2``: 0 for absolute error, as PyTorch's ``L1Loss``, and ``(1/2 - tau)
+  / q`` for a quantile, as PyTorch's autograd gives ``max(tau (y - a),
+  (tau - 1) (y - a))``, which splits a tie evenly.
 """
 
 import numpy as np
@@ -22,7 +41,38 @@ OUTPUT_CODES = {
     "exp": OUT_EXP_POISSON,
 }
 
+# losses of an identity output other than squared error; the output
+# activation only adds the bias for every code but 1-3
+CANONICAL = -1  # the data tuple's code for "the output activation's own loss"
+OUT_IDENTITY_HUBER = 4  # Huber loss, params[0] = delta
+OUT_IDENTITY_PINBALL = 5  # absolute error weighted by side, params = slopes above, below
+LOSS_CODES = {
+    "absolute_error": OUT_IDENTITY_PINBALL,
+    "huber": OUT_IDENTITY_HUBER,
+    "quantile": OUT_IDENTITY_PINBALL,
+}
+
 FLOAT64_EPS, FLOAT32_EPS = 2.0**-52, 2.0**-23  # np.finfo(dtype).eps
+
+
+def loss_parameters(loss, n_outputs, delta=1.0, quantiles=(0.5,)):
+    """``(code, params)`` of a robust regression loss for the ``data`` tuple.
+
+    ``params`` has shape ``(2, n_outputs)`` (float64). With several
+    quantiles the outputs are target-major: output ``t * len(quantiles) +
+    k`` is quantile ``k`` of target ``t``.
+    """
+    params = np.zeros((2, n_outputs))
+    if loss == "huber":
+        params[0] = delta
+    elif loss == "absolute_error":
+        params[...] = 1.0
+    else:
+        n_quantiles = len(quantiles)
+        tau = np.tile(np.asarray(quantiles, dtype=np.float64), n_outputs // n_quantiles)
+        params[0] = (1.0 - tau) / n_quantiles  # slope above the target
+        params[1] = tau / n_quantiles  # slope below it
+    return LOSS_CODES[loss], params
 
 
 @inline_kernel
@@ -37,13 +87,14 @@ def clip_probability(a, eps):
 
 
 @inline_kernel
-def output_delta_loss_into(A, Y, sw, rows, start, code, delta):
+def output_delta_loss_into(A, Y, sw, rows, start, code, params, delta):
     """Output-layer error and the weighted loss of one batch.
 
     ``A`` holds the output activations of the batch whose rows are
     ``rows[start:start + len(A)]`` of ``Y`` and ``sw``. Writes
     ``delta = sw * dLoss/dz`` and returns ``(sum_i sw_i * loss_i, sum_i
-    sw_i)``.
+    sw_i)``. ``params`` are the per-output parameters of the robust losses
+    (see the module docstring), unused by the others.
 
     Every output activation is paired with its canonical loss, for which
     the derivative of the loss with respect to the pre-activation ``z`` is
@@ -53,6 +104,8 @@ def output_delta_loss_into(A, Y, sw, rows, start, code, delta):
     are summed over outputs for every pair, so loss and gradient describe
     the same function (also for multi-output squared error, where
     scikit-learn averages the loss over outputs but not the gradient).
+    The robust losses, whose gradient is not ``a - y`` everywhere, write
+    their delta where it differs, in the loss loop.
     """
     n, m = A.shape
     sw_sum = 0.0
@@ -71,6 +124,7 @@ def output_delta_loss_into(A, Y, sw, rows, start, code, delta):
     total = 0.0
     for r in range(n):
         i = rows[start + r]
+        w = sw[i]
         loss_r = 0.0
         for j in range(m):
             a = A[r, j]
@@ -86,10 +140,30 @@ def output_delta_loss_into(A, Y, sw, rows, start, code, delta):
             elif code == OUT_SOFTMAX_LOG:
                 if y != 0:
                     loss_r -= y * np.log(clip_probability(a, eps))
-            else:
+            elif code == OUT_EXP_POISSON:
                 # y log(y / a) - y + a, with 0 log 0 = 0
                 if y != 0:
                     loss_r += y * np.log(y / a)
                 loss_r += a - y
-        total += sw[i] * loss_r
+            elif code == OUT_IDENTITY_HUBER:
+                # inside [-d, d] loss and gradient are squared error's (the
+                # delta a - y stands); outside, the gradient is +-d
+                d = params[0, j]
+                e = a - y
+                if e > d:
+                    loss_r += d * (e - 0.5 * d)
+                    delta[r, j] = d * w
+                elif e < -d:
+                    loss_r -= d * (e + 0.5 * d)
+                    delta[r, j] = -d * w
+                else:
+                    loss_r += 0.5 * e * e  # NaN lands here and stays NaN
+            else:
+                # pinball: slope params[0] above the target, params[1] below
+                above, below = params[0, j], params[1, j]
+                e = a - y
+                loss_r += above * e if e > 0 else -below * e  # (NaN stays NaN)
+                g = above if e > 0 else (-below if e < 0 else 0.5 * (above - below))
+                delta[r, j] = g * w
+        total += w * loss_r
     return total, sw_sum
