@@ -4,6 +4,16 @@ scikit-learn's MLP predicts from plain lists ``coefs_``/``intercepts_`` and a
 handful of fitted attributes; both directions copy those arrays, never
 share them. Predictions agree to rounding (fastbp's vectorised exp, tanh
 and logistic are a few ulp from NumPy's), not bit for bit.
+
+The regressor's robust losses ('absolute_error', 'huber', 'quantile', with
+``delta`` and ``quantile``) are training settings in this sense: their
+models are identity-output networks, which an ``MLPRegressor`` with
+``loss='squared_error'`` predicts exactly, so they are carried with a
+warning naming them. Several quantiles give ``n_outputs_`` columns, one per
+(target, quantile) pair, which the ``MLPRegressor`` predicts alike; its
+``score`` then needs the targets repeated per quantile
+(``np.repeat(y, n_quantiles, axis=1)`` for one target), as fastbp's
+``score`` does itself.
 """
 
 import copy
@@ -46,13 +56,24 @@ def _sklearn_only_params(est, sklearn_class):
     return {name: value for name, value in est.get_params().items() if name not in known}
 
 
+# the losses of MLPRegressor; fastbp's others train an identity output as squared_error does
+_SKLEARN_LOSSES = ("squared_error", "poisson")
+
+
 def to_sklearn(est, sklearn_class):
     """A fitted ``sklearn_class`` with copies of ``est``'s weights; see ``BaseBackprop.to_sklearn``."""
     check_is_fitted(est)
     network = est._synced_network()
     extra = _sklearn_only_params(est, sklearn_class)
     defaults = type(est)().get_params()
-    changed = sorted(name for name, value in extra.items() if value != defaults[name])
+    # (no default is an array: a quantile array differs, and would not compare to a float)
+    changed = [
+        name for name, value in extra.items() if isinstance(value, np.ndarray) or value != defaults[name]
+    ]
+    robust_loss = "loss" in defaults and est.loss not in _SKLEARN_LOSSES
+    if robust_loss:
+        changed.append("loss")
+    changed.sort()
     if changed:
         warnings.warn(
             f"{sklearn_class.__name__} cannot carry the training settings {changed}; the "
@@ -60,6 +81,8 @@ def to_sklearn(est, sklearn_class):
             UserWarning,
         )
     params = {name: value for name, value in est.get_params().items() if name not in extra}
+    if robust_loss:
+        params["loss"] = "squared_error"
     mlp = sklearn_class(**params)
     mlp.coefs_ = [c.copy() for c in network.coefs]
     mlp.intercepts_ = [b.copy() for b in network.intercepts]
