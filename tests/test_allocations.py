@@ -10,6 +10,7 @@ from numba.core.runtime import _nrt_python, rtsys
 from scipy import sparse
 
 from fastbp._backprop import EPOCH, run
+from fastbp._losses import loss_parameters
 from fastbp._network import Network, as_kernel_data
 from fastbp._optimizers import ADAM, SGD
 
@@ -21,16 +22,19 @@ def nrt_stats():
     _nrt_python.memsys_disable_stats()
 
 
-def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype):
+def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype, loss=None):
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
     Y = rng.rand(n_samples, 3)
     if sparse_input:
         X[X < 0.5] = 0
         X = sparse.csr_matrix(X)
-    network = Network([7, 5, 4, 3], "tanh", "softmax", dtype)
+    # a robust regression loss (an identity output), else softmax's log-loss
+    network = Network([7, 5, 4, 3], "tanh", "softmax" if loss is None else "identity", dtype)
     network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
-    data = as_kernel_data(X, Y, rng.rand(n_samples), dtype=network.dtype, n_outputs=3)
+    if loss is not None:
+        loss = loss_parameters(loss, 3, delta=0.3, quantiles=(0.1, 0.5, 0.9))
+    data = as_kernel_data(X, Y, rng.rand(n_samples), dtype=network.dtype, n_outputs=3, loss=loss)
     work = network.workspace(batch_size, sparse_input)
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
@@ -57,3 +61,12 @@ def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dt
     assert many == few
     # the only allocations are the runtime's wrappers of the arrays passed in
     assert few == n_arrays
+
+
+@pytest.mark.parametrize("loss", ["absolute_error", "huber", "quantile"])
+@pytest.mark.parametrize("solver", [ADAM, SGD])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_robust_losses_allocate_nothing_per_batch(loss, solver, dtype):
+    few, n_arrays = _allocations_of_one_epoch(40, 10, solver, False, dtype, loss)
+    many, _ = _allocations_of_one_epoch(400, 10, solver, False, dtype, loss)
+    assert many == few == n_arrays

@@ -257,6 +257,66 @@ TABLE = [
         params={"loss": "poisson", "solver": "lbfgs"},
     ),
     *_expand("y-complex", REG, TRAIN, "Complex data not supported", y=lambda X, y: y.astype(complex)),
+    # -- robust losses: delta > 0; quantile a float in (0, 1) or a non-empty
+    # list of distinct ones, checked whatever the loss (as the constraints are)
+    *[
+        row
+        for value, name in [(-1.0, "negative"), (np.nan, "nan"), ("1", "string")]
+        for row in _expand(
+            f"huber-delta-{name}",
+            REG,
+            TRAIN,
+            "The 'delta' parameter of BackpropRegressor must be a float in the range \\(0.0, inf\\)",
+            params={"loss": "huber", "delta": value},
+        )
+    ],
+    *[
+        row
+        for value, name in [
+            (0.0, "zero"),
+            (1.0, "one"),
+            (-0.5, "negative"),
+            (np.nan, "nan"),
+            ("0.5", "string"),
+        ]
+        for row in _expand(
+            f"quantile-{name}",
+            REG,
+            TRAIN,
+            "The 'quantile' parameter of BackpropRegressor must be a float in the range \\(0.0, 1.0\\)",
+            params={"loss": "quantile", "quantile": value},
+        )
+    ],
+    *[
+        row
+        for value, name, loss in [
+            ([], "empty-list", "quantile"),
+            (np.array([]), "empty-array", "quantile"),
+            ([0.1, 0.5, 0.1], "duplicates", "quantile"),
+            ([0.5, 1.0], "list-with-one", "quantile"),
+            ([0.0, 0.5], "list-with-zero", "quantile"),
+            ([0.5, np.nan], "list-with-nan", "quantile"),
+            (["0.5"], "list-with-string", "quantile"),
+            ([True], "list-with-bool", "quantile"),
+            ([[0.1, 0.9]], "nested-list", "quantile"),
+            ([], "empty-list-unused", "squared_error"),
+        ]
+        for row in _expand(
+            f"quantile-{name}",
+            REG,
+            TRAIN,
+            "The 'quantile' parameter of BackpropRegressor must be a float in \\(0, 1\\) or a non-empty "
+            "list of distinct floats in \\(0, 1\\); got",
+            params={"loss": loss, "quantile": value},
+        )
+    ],
+    *_expand(
+        "quantile-lbfgs-duplicates",
+        REG,
+        (FIT,),
+        "The 'quantile' parameter of BackpropRegressor must be",
+        params={"loss": "quantile", "solver": "lbfgs", "quantile": [0.3, 0.3]},
+    ),
     *_expand(
         "y-continuous-for-classifier",
         CLF,
@@ -406,8 +466,16 @@ INVALID_PARAMETERS = {
     "loss": "hinge",  # regressor only; the classifier's loss is fixed
     "class_weight": "uniform",  # classifier only
     "label_smoothing": 1.0,  # classifier only
+    "delta": 0.0,  # regressor only
+    "quantile": 1.5,  # regressor only
 }
-ONLY_FOR = {"loss": BackpropRegressor, "class_weight": BackpropClassifier, "label_smoothing": BackpropClassifier}
+ONLY_FOR = {
+    "loss": BackpropRegressor,
+    "class_weight": BackpropClassifier,
+    "label_smoothing": BackpropClassifier,
+    "delta": BackpropRegressor,
+    "quantile": BackpropRegressor,
+}
 
 
 @pytest.mark.parametrize("Est", [BackpropClassifier, BackpropRegressor], ids=lambda E: E.__name__)
