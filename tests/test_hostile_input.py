@@ -261,30 +261,22 @@ TABLE = [
     # list of distinct ones, checked whatever the loss (as the constraints are)
     *[
         row
-        for value, name in [(-1.0, "negative"), (np.nan, "nan"), ("1", "string")]
-        for row in _expand(
-            f"huber-delta-{name}",
-            REG,
-            TRAIN,
-            "The 'delta' parameter of BackpropRegressor must be a float in the range \\(0.0, inf\\)",
-            params={"loss": "huber", "delta": value},
-        )
-    ],
-    *[
-        row
-        for value, name in [
-            (0.0, "zero"),
-            (1.0, "one"),
-            (-0.5, "negative"),
-            (np.nan, "nan"),
-            ("0.5", "string"),
+        for loss, param, value, name, bounds in [
+            ("huber", "delta", -1.0, "negative", "0.0, inf"),
+            ("huber", "delta", np.nan, "nan", "0.0, inf"),
+            ("huber", "delta", "1", "string", "0.0, inf"),
+            ("quantile", "quantile", 0.0, "zero", "0.0, 1.0"),
+            ("quantile", "quantile", 1.0, "one", "0.0, 1.0"),
+            ("quantile", "quantile", -0.5, "negative", "0.0, 1.0"),
+            ("quantile", "quantile", np.nan, "nan", "0.0, 1.0"),
+            ("quantile", "quantile", "0.5", "string", "0.0, 1.0"),
         ]
         for row in _expand(
-            f"quantile-{name}",
+            f"{loss}-{param}-{name}",
             REG,
             TRAIN,
-            "The 'quantile' parameter of BackpropRegressor must be a float in the range \\(0.0, 1.0\\)",
-            params={"loss": "quantile", "quantile": value},
+            rf"The '{param}' parameter of BackpropRegressor must be a float in the range \({bounds}\)",
+            params={"loss": loss, param: value},
         )
     ],
     *[
