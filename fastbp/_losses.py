@@ -41,8 +41,8 @@ OUTPUT_CODES = {
     "exp": OUT_EXP_POISSON,
 }
 
-# losses of an identity output other than squared error; the output
-# activation only adds the bias for every code but 1-3
+# losses of an identity output other than squared error, coded in the data
+# tuple (the network's own output code stays identity's)
 CANONICAL = -1  # the data tuple's code for "the output activation's own loss"
 OUT_IDENTITY_HUBER = 4  # Huber loss, params[0] = delta
 OUT_IDENTITY_PINBALL = 5  # absolute error weighted by side, params = slopes above, below
