@@ -14,7 +14,7 @@ from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_targ
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseBackprop
-from ._losses import loss_parameters
+from ._losses import ROBUST_LOSSES, loss_parameters
 
 _PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
@@ -647,7 +647,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         return tuple(float(v) for v in values)
 
     def _kernel_loss(self, n_outputs):
-        if self.loss in ("squared_error", "poisson"):
+        if self.loss not in ROBUST_LOSSES:
             return None
         return loss_parameters(self.loss, n_outputs, float(self.delta), self._quantiles())
 

@@ -5,24 +5,33 @@ code names the pair, so one compiled kernel serves every loss: a branch on
 a loop-invariant integer costs nothing measurable, while one
 specialisation per loss would multiply compile time.
 
-The regressor's robust losses keep the identity output but not its
-squared error. Their codes travel in the ``data`` tuple with a
-``(2, n_outputs)`` array of per-output parameters (:func:`loss_parameters`);
-a data tuple without one (code ``CANONICAL``) means the output
-activation's own loss. With ``e = a - y`` the prediction's excess over the
-target:
+The regressor's robust losses (absolute error, Huber, quantiles) keep the
+identity output but not its squared error. They are one code,
+``OUT_IDENTITY_ROBUST``, which travels in the ``data`` tuple with a
+``(4, n_outputs)`` table of per-output parameters ``(t, lo, hi, h)``
+(:func:`loss_parameters`); a data tuple without one (code ``CANONICAL``)
+means the output activation's own loss. With ``e = a - y`` the
+prediction's excess over the target, the gradient and the loss are::
 
-- Huber (PyTorch's ``HuberLoss`` convention): ``0.5 e^2`` where ``|e| <=
-  d``, ``d (|e| - d / 2)`` outside, ``d = params[0]``; gradient ``e``
-  clipped to ``[-d, d]``.
-- Pinball: ``params[0] * e`` above the target, ``-params[1] * e`` below
-  it. Absolute error has both slopes 1; quantile ``tau`` out of ``q``
-  quantiles has ``(1 - tau) / q`` and ``tau / q``, so that a target's loss
-  is the mean of its quantiles' pinball losses. At the kink ``e = 0`` the
-  gradient is the midpoint of the subgradients, ``(params[0] - params[1])
-  / 2``: 0 for absolute error, as PyTorch's ``L1Loss``, and ``(1/2 - tau)
-  / q`` for a quantile, as PyTorch's autograd gives ``max(tau (y - a),
-  (tau - 1) (y - a))``, which splits a tie evenly.
+    g = hi if e > t, lo if e < -t, else e + (lo + hi) / 2
+    loss = g * (e - h * g / 2)
+
+- Huber, PyTorch's ``HuberLoss`` convention (``t = delta``, ``lo =
+  -delta``, ``hi = delta``, ``h = 1``): ``g`` is ``e`` clipped to
+  ``[-delta, delta]`` and the loss ``e^2 / 2`` inside, ``delta (|e| -
+  delta / 2)`` outside.
+- Pinball (``t = 0``, ``h = 0``): ``g`` is the slope ``hi`` above the
+  target and ``lo`` below it, and the loss ``g e``. Absolute error has
+  slopes 1 and -1; quantile ``tau`` out of ``q`` quantiles ``(1 - tau) /
+  q`` and ``-tau / q``, so that a target's loss is the mean of its
+  quantiles' pinball losses. At the kink ``e = 0`` the gradient is the
+  midpoint of the subgradients, ``(lo + hi) / 2``: 0 for absolute error,
+  as PyTorch's ``L1Loss``, and ``(1/2 - tau) / q`` for a quantile, as
+  PyTorch's autograd gives for ``max(tau (y - a), (tau - 1) (y - a))``
+  (it splits a tie evenly).
+
+The three share one branch of the loss loop, so they cost the compile one
+loop version, not three.
 """
 
 import numpy as np
@@ -41,16 +50,11 @@ OUTPUT_CODES = {
     "exp": OUT_EXP_POISSON,
 }
 
-# losses of an identity output other than squared error, coded in the data
-# tuple (the network's own output code stays identity's)
+# robust losses of an identity output, coded in the data tuple (the
+# network's own output code stays identity's)
 CANONICAL = -1  # the data tuple's code for "the output activation's own loss"
-OUT_IDENTITY_HUBER = 4  # Huber loss, params[0] = delta
-OUT_IDENTITY_PINBALL = 5  # absolute error weighted by side, params = slopes above, below
-LOSS_CODES = {
-    "absolute_error": OUT_IDENTITY_PINBALL,
-    "huber": OUT_IDENTITY_HUBER,
-    "quantile": OUT_IDENTITY_PINBALL,
-}
+OUT_IDENTITY_ROBUST = 4  # absolute error, Huber or quantiles, by a table of parameters
+ROBUST_LOSSES = ("absolute_error", "huber", "quantile")
 
 FLOAT64_EPS, FLOAT32_EPS = 2.0**-52, 2.0**-23  # np.finfo(dtype).eps
 
@@ -58,21 +62,21 @@ FLOAT64_EPS, FLOAT32_EPS = 2.0**-52, 2.0**-23  # np.finfo(dtype).eps
 def loss_parameters(loss, n_outputs, delta=1.0, quantiles=(0.5,)):
     """``(code, params)`` of a robust regression loss for the ``data`` tuple.
 
-    ``params`` has shape ``(2, n_outputs)`` (float64). With several
-    quantiles the outputs are target-major: output ``t * len(quantiles) +
-    k`` is quantile ``k`` of target ``t``.
+    ``params`` is the ``(4, n_outputs)`` table ``(t, lo, hi, h)`` of the
+    module docstring, in float64. With several quantiles the outputs are
+    target-major: output ``i * len(quantiles) + k`` is quantile ``k`` of
+    target ``i``.
     """
-    params = np.zeros((2, n_outputs))
+    t, lo, hi, h = params = np.zeros((4, n_outputs))
     if loss == "huber":
-        params[0] = delta
+        t[:], lo[:], hi[:], h[:] = delta, -delta, delta, 1.0
     elif loss == "absolute_error":
-        params[...] = 1.0
+        lo[:], hi[:] = -1.0, 1.0
     else:
         n_quantiles = len(quantiles)
         tau = np.tile(np.asarray(quantiles, dtype=np.float64), n_outputs // n_quantiles)
-        params[0] = (1.0 - tau) / n_quantiles  # slope above the target
-        params[1] = tau / n_quantiles  # slope below it
-    return LOSS_CODES[loss], params
+        lo[:], hi[:] = -tau / n_quantiles, (1.0 - tau) / n_quantiles
+    return OUT_IDENTITY_ROBUST, params
 
 
 @inline_kernel
@@ -145,25 +149,12 @@ def output_delta_loss_into(A, Y, sw, rows, start, code, params, delta):
                 if y != 0:
                     loss_r += y * np.log(y / a)
                 loss_r += a - y
-            elif code == OUT_IDENTITY_HUBER:
-                # inside [-d, d] loss and gradient are squared error's (the
-                # delta a - y stands); outside, the gradient is +-d
-                d = params[0, j]
-                e = a - y
-                if e > d:
-                    loss_r += d * (e - 0.5 * d)
-                    delta[r, j] = d * w
-                elif e < -d:
-                    loss_r -= d * (e + 0.5 * d)
-                    delta[r, j] = -d * w
-                else:
-                    loss_r += 0.5 * e * e  # NaN lands here and stays NaN
             else:
-                # pinball: slope params[0] above the target, params[1] below
-                above, below = params[0, j], params[1, j]
+                # absolute error, Huber, quantiles: see the module docstring
+                t, lo, hi, h = params[0, j], params[1, j], params[2, j], params[3, j]
                 e = a - y
-                loss_r += above * e if e > 0 else -below * e  # (NaN stays NaN)
-                g = above if e > 0 else (-below if e < 0 else 0.5 * (above - below))
+                g = hi if e > t else (lo if e < -t else e + 0.5 * (lo + hi))  # (NaN stays NaN)
+                loss_r += g * (e - 0.5 * h * g)
                 delta[r, j] = g * w
         total += w * loss_r
     return total, sw_sum

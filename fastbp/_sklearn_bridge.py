@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._losses import ROBUST_LOSSES
 from ._network import Network
 
 # fitted attributes both libraries have, copied as they are (lists copied)
@@ -56,10 +57,6 @@ def _sklearn_only_params(est, sklearn_class):
     return {name: value for name, value in est.get_params().items() if name not in known}
 
 
-# the losses of MLPRegressor; fastbp's others train an identity output as squared_error does
-_SKLEARN_LOSSES = ("squared_error", "poisson")
-
-
 def to_sklearn(est, sklearn_class):
     """A fitted ``sklearn_class`` with copies of ``est``'s weights; see ``BaseBackprop.to_sklearn``."""
     check_is_fitted(est)
@@ -70,7 +67,8 @@ def to_sklearn(est, sklearn_class):
     changed = [
         name for name, value in extra.items() if isinstance(value, np.ndarray) or value != defaults[name]
     ]
-    robust_loss = "loss" in defaults and est.loss not in _SKLEARN_LOSSES
+    # (the robust losses train an identity output, as squared_error does)
+    robust_loss = "loss" in defaults and est.loss in ROBUST_LOSSES
     if robust_loss:
         changed.append("loss")
     changed.sort()
