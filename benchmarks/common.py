@@ -31,7 +31,11 @@ _limiter = None  # the threadpoolctl limit while pinned
 
 
 def pin_threads():
-    """One BLAS thread (numpy's and scipy's, which Numba uses) and one Numba thread."""
+    """One BLAS thread (numpy's and scipy's, which Numba uses) and one Numba thread.
+
+    fastbp's own threads follow the BLAS limit (``fastbp.get_num_threads``
+    is capped by it), so a pinned fastbp fit runs on one thread too.
+    """
     global _limiter
     import numba
     import scipy.linalg  # noqa: F401  (Numba's BLAS; fastbp imports it too)

@@ -11,6 +11,7 @@ import scipy.linalg  # noqa: F401
 from ._cache import cache_dir
 from ._display import TrainingHistoryDisplay
 from ._estimators import BackpropClassifier, BackpropRegressor
+from ._parallel import get_num_threads, num_threads, set_num_threads
 from ._version import __version__
 from ._warm_up import warm_up
 
@@ -25,5 +26,8 @@ __all__ = [
     "TrainingHistoryDisplay",
     "__version__",
     "cache_dir",
+    "get_num_threads",
+    "num_threads",
+    "set_num_threads",
     "warm_up",
 ]

@@ -50,6 +50,7 @@ from ._activations import (
 from ._jit import compile_ahead, inline_kernel, kernel
 from ._losses import CANONICAL, output_delta_loss_into
 from ._optimizers import ADAM, adam_step_inplace, sgd_step_inplace, sum_of_squares
+from ._regularisers import dropout_inplace
 
 
 @intrinsic
@@ -233,19 +234,24 @@ def column_sums_into(D, out):
             out[j] += D[r, j]
 
 
-EPOCH, LOSS_GRAD, PREDICT = 0, 1, 2
+EPOCH, LOSS_GRAD, PREDICT, BLOCK, STEP = 0, 1, 2, 3, 4
 
 
 @kernel
 def run(task, net, data, work, optimizer, rows, batch_size, out):
-    """The one compiled entry point: an epoch, a full gradient, or a prediction.
+    """The one compiled entry point: an epoch, a full gradient, a prediction, or a batch in blocks.
 
     One entry point per dtype means one compilation serves training,
-    L-BFGS and prediction.
+    L-BFGS, prediction and training in threads.
 
     ``optimizer = (solver, lr, alpha, momentum, nesterov, beta_1, beta_2,
-    epsilon, state_1, state_2, t)``: SGD keeps its velocity in ``state_1``;
-    Adam its moments in ``state_1``/``state_2`` and its step count in ``t``.
+    epsilon, state_1, state_2, t, lo, hi, drop_rates, drop_key)``: SGD
+    keeps its velocity in ``state_1``; Adam its moments in
+    ``state_1``/``state_2`` and its step count in ``t``. A step updates
+    ``params[lo:hi]`` (an epoch: all of them). ``drop_rates`` holds one
+    dropout rate per hidden layer (empty: no dropout), applied in the
+    training tasks ``EPOCH`` and ``BLOCK`` only, with the epoch's masks
+    keyed by ``drop_key`` (see :mod:`fastbp._regularisers`).
 
     - ``EPOCH``: train on ``rows`` in batches of ``batch_size``; returns
       ``(loss_sum, t)``, ``loss_sum`` being the sum over batches of the
@@ -257,8 +263,16 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     - ``PREDICT``: output activations of ``rows`` into ``out``
       (``(n_samples, n_outputs)``), ``batch_size`` rows at a time; returns
       ``(0.0, t)``.
+    - ``BLOCK``: one block of a batch (``rows``, at most ``batch_size``
+      of them): its raw gradient ``sum_i sw_i * dloss_i/dparams`` into
+      ``grad``; returns ``(sum_i sw_i * loss_i, t)``.
+    - ``STEP``: the optimizer step of the batch ``rows`` (at most
+      ``batch_size``) whose blocks' raw gradients are the rows of ``out``:
+      sums them in block order into ``out[0]``, within ``[lo, hi)``, and
+      steps ``params[lo:hi]``; returns ``(||coefs[lo:hi]||^2, t)`` of the
+      updated coefficients. See :mod:`fastbp._parallel`.
 
-    The three tasks share one batch loop, and forward and backward pass
+    The tasks share one batch loop, and forward and backward pass
     are written out in it rather than in functions of their own, so that
     each piece of code is compiled once. Measured on the cold first fit on
     digits (CPU seconds, float64, medians of 5-8 runs alternating with the
@@ -283,69 +297,98 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw, loss_code, loss_params = data
     loss_code = out_code if loss_code == CANONICAL else loss_code
     xbuf, acts, deltas, block_start, grad = work
-    solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t = optimizer
+    solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
+    drop_rates, drop_key = optimizer[13:]
     n_layers = units.shape[0] - 1  # number of weight matrices
+    dropout = drop_rates.shape[0] > 0 and (task == EPOCH or task == BLOCK)
+    n_hidden_units = 0
+    for k in range(1, n_layers):
+        n_hidden_units += units[k]
+    no_deltas = view(deltas, 0, (0, 0))  # dropout_inplace forward
     n_coef = bias_start[0]
     n = rows.shape[0]
-    grad_out = view(out, 0, (out.size,))  # LOSS_GRAD: the finished gradient
+    grad_out = view(out, 0, (out.size,))  # LOSS_GRAD: the finished gradient; STEP: the sum of blocks
     if task == LOSS_GRAD:
         for j in range(grad_out.shape[0]):
             grad_out[j] = 0
     # ||coefs||^2 of the current weights; each step returns it for the new ones
-    sumsq = sum_of_squares(params, n_coef) if task != PREDICT else 0.0
+    sumsq = sum_of_squares(params, n_coef) if task == EPOCH or task == LOSS_GRAD else 0.0
     loss_sum = 0.0
     sw_total = 0.0
     for start in range(0, n, batch_size):
         nb = n - start if n - start < batch_size else batch_size  # min(), without its helper
-
-        # forward pass of rows[start:start + nb]: every layer's activations
-        xb = view(xbuf, 0, (0 if is_sparse else nb, units[0]))
-        for k in range(1, n_layers + 1):
-            W = view(params, coef_start[k - 1], (units[k - 1], units[k]))
-            Z = view(acts, block_start[k], (nb, units[k]))
-            if k > 1:
-                matmul_into(view(acts, block_start[k - 1], (nb, units[k - 1])), False, W, False, Z)
-            elif is_sparse:
-                csr_rows_dot_into(sp_data, sp_indices, sp_indptr, rows, start, W, Z)
-            else:
-                gather_rows_into(X, rows, start, xb)
-                matmul_into(xb, False, W, False, Z)
-            bias = view(params, bias_start[k - 1], (units[k],))
-            if k < n_layers:
-                add_bias_activate_inplace(Z, bias, hidden_code)
-            else:
-                add_bias_output_activate_inplace(Z, bias, out_code)
-        A = view(acts, block_start[n_layers], (nb, units[n_layers]))
-        if task == PREDICT:
+        if task == STEP:
+            # the batch's raw gradient: its blocks' summed in block order
+            # (whichever threads computed them), into the first block's
+            for b in range(1, out.shape[0]):
+                for j in range(lo, hi):
+                    grad_out[j] += out[b, j]
+            g = grad_out
+            loss = 0.0
+            sw_sum = 0.0
             for r in range(nb):
-                for j in range(A.shape[1]):
-                    out[rows[start + r], j] = A[r, j]
-            continue
-
-        # backward pass: grad = sum_i sw_i * dloss_i/dparams, without the L2
-        # term and before division by the weight sum. Output layer:
-        # delta = sw * (g(z) - y) for the canonical loss/link pairs (the robust
-        # losses' own gradient where it differs)
-        D = view(deltas, block_start[n_layers], (nb, units[n_layers]))
-        loss, sw_sum = output_delta_loss_into(A, Y, sw, rows, start, loss_code, loss_params, D)
-        # layer by layer: gradient of layer k-1's weights from its input and
-        # delta, then the delta of the layer below by the chain rule
-        for k in range(n_layers, 0, -1):
-            D = view(deltas, block_start[k], (nb, units[k]))
-            column_sums_into(D, view(grad, bias_start[k - 1], (units[k],)))
-            gW = view(grad, coef_start[k - 1], (units[k - 1], units[k]))
-            if k == 1:
-                if is_sparse:
-                    csr_rows_transpose_dot_into(sp_data, sp_indices, sp_indptr, rows, start, D, gW)
-                else:
-                    matmul_into(xb, True, D, False, gW)
-            else:
-                A_below = view(acts, block_start[k - 1], (nb, units[k - 1]))
-                matmul_into(A_below, True, D, False, gW)
-                D_below = view(deltas, block_start[k - 1], (nb, units[k - 1]))
+                sw_sum += sw[rows[start + r]]
+        else:
+            # forward pass of rows[start:start + nb]: every layer's activations
+            xb = view(xbuf, 0, (0 if is_sparse else nb, units[0]))
+            first_unit = 0  # of layer k among the hidden units (dropout's counter)
+            for k in range(1, n_layers + 1):
                 W = view(params, coef_start[k - 1], (units[k - 1], units[k]))
-                matmul_into(D, False, W, True, D_below)
-                activation_derivative_inplace(A_below, D_below, hidden_code)
+                Z = view(acts, block_start[k], (nb, units[k]))
+                if k > 1:
+                    matmul_into(view(acts, block_start[k - 1], (nb, units[k - 1])), False, W, False, Z)
+                elif is_sparse:
+                    csr_rows_dot_into(sp_data, sp_indices, sp_indptr, rows, start, W, Z)
+                else:
+                    gather_rows_into(X, rows, start, xb)
+                    matmul_into(xb, False, W, False, Z)
+                bias = view(params, bias_start[k - 1], (units[k],))
+                if k < n_layers:
+                    add_bias_activate_inplace(Z, bias, hidden_code)
+                    if dropout and drop_rates[k - 1] > 0:
+                        dropout_inplace(
+                            Z, rows, start, drop_key, first_unit, n_hidden_units, drop_rates[k - 1], no_deltas
+                        )
+                    first_unit += units[k]
+                else:
+                    add_bias_output_activate_inplace(Z, bias, out_code)
+            A = view(acts, block_start[n_layers], (nb, units[n_layers]))
+            if task == PREDICT:
+                for r in range(nb):
+                    for j in range(A.shape[1]):
+                        out[rows[start + r], j] = A[r, j]
+                continue
+
+            # backward pass: grad = sum_i sw_i * dloss_i/dparams, without the L2
+            # term and before division by the weight sum. Output layer:
+            # delta = sw * (g(z) - y) for the canonical loss/link pairs (the
+            # robust losses' own gradient where it differs)
+            D = view(deltas, block_start[n_layers], (nb, units[n_layers]))
+            loss, sw_sum = output_delta_loss_into(A, Y, sw, rows, start, loss_code, loss_params, D)
+            # layer by layer: gradient of layer k-1's weights from its input and
+            # delta, then the delta of the layer below by the chain rule
+            for k in range(n_layers, 0, -1):
+                D = view(deltas, block_start[k], (nb, units[k]))
+                column_sums_into(D, view(grad, bias_start[k - 1], (units[k],)))
+                gW = view(grad, coef_start[k - 1], (units[k - 1], units[k]))
+                if k == 1:
+                    if is_sparse:
+                        csr_rows_transpose_dot_into(sp_data, sp_indices, sp_indptr, rows, start, D, gW)
+                    else:
+                        matmul_into(xb, True, D, False, gW)
+                else:
+                    A_below = view(acts, block_start[k - 1], (nb, units[k - 1]))
+                    matmul_into(A_below, True, D, False, gW)
+                    D_below = view(deltas, block_start[k - 1], (nb, units[k - 1]))
+                    W = view(params, coef_start[k - 1], (units[k - 1], units[k]))
+                    matmul_into(D, False, W, True, D_below)
+                    first_unit -= units[k - 1]  # now layer k-1's
+                    if dropout and drop_rates[k - 2] > 0:
+                        dropout_inplace(
+                            A_below, rows, start, drop_key, first_unit, n_hidden_units, drop_rates[k - 2], D_below
+                        )
+                    activation_derivative_inplace(A_below, D_below, hidden_code)
+            g = grad
 
         if task == LOSS_GRAD:
             loss_sum += loss
@@ -353,7 +396,10 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
             for j in range(grad.shape[0]):
                 grad_out[j] += grad[j]
             continue
-        # EPOCH: the optimizer step finishes the gradient and updates params
+        if task == BLOCK:
+            loss_sum += loss
+            continue
+        # EPOCH, STEP: the optimizer step finishes the gradient and updates params
         if not sw_sum > 0:
             continue  # a batch of zero total weight carries no gradient
         loss_sum += nb * (loss + 0.5 * alpha * sumsq) / sw_sum
@@ -362,10 +408,10 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
             # float powers: libm's pow, as Python's float ** int (scikit-learn's)
             lr_t = lr * np.sqrt(1.0 - beta_2 ** float(t)) / (1.0 - beta_1 ** float(t))
             sumsq = adam_step_inplace(
-                params, grad, state_1, state_2, n_coef, alpha, sw_sum, lr_t, beta_1, beta_2, epsilon
+                params, g, state_1, state_2, lo, n_coef, hi, alpha, sw_sum, lr_t, beta_1, beta_2, epsilon
             )
         else:
-            sumsq = sgd_step_inplace(params, grad, state_1, n_coef, alpha, sw_sum, lr, momentum, nesterov)
+            sumsq = sgd_step_inplace(params, g, state_1, lo, n_coef, hi, alpha, sw_sum, lr, momentum, nesterov)
 
     if task == LOSS_GRAD:
         # finish the gradient: the L2 term, then division by the total weight
@@ -373,10 +419,14 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
             l2 = alpha * params[j] if j < n_coef else 0.0
             grad_out[j] = (grad_out[j] + l2) / sw_total
         return (loss_sum + 0.5 * alpha * sumsq) / sw_total, t
+    if task == STEP:
+        return sumsq, t
     return loss_sum, t
 
 
 # Python-side conveniences around ``run`` (the estimators call these)
+
+NO_DROPOUT = np.empty(0)  # the ``drop_rates`` of a fit without dropout
 
 _ready = set()  # dtypes whose entry point is compiled or loaded in this process
 
@@ -392,7 +442,7 @@ def _run(task, net, data, work, optimizer, rows, batch_size, out):
 def _placeholder_optimizer(dtype, alpha=0.0):
     """An ``optimizer`` tuple of the training types for the tasks that do not step."""
     empty = np.empty(0, dtype=dtype)
-    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0)
+    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0, 0, 0, NO_DROPOUT, np.uint64(0))
 
 
 def run_epoch(net, data, work, optimizer, rows, batch_size):

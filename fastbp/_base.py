@@ -184,6 +184,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
         "max_fun": [Interval(Integral, 1, None, closed="left")],
         "early_stopping_metric": [StrOptions({"score", "loss"})],
+        "dropout": [Interval(Real, 0, 1, closed="left"), "array-like"],
     }
 
     @abstractmethod
@@ -214,6 +215,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         n_iter_no_change,
         max_fun,
         early_stopping_metric,
+        dropout,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -240,6 +242,33 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         self.n_iter_no_change = n_iter_no_change
         self.max_fun = max_fun
         self.early_stopping_metric = early_stopping_metric
+        self.dropout = dropout
+
+    def _dropout_rates(self, n_hidden=None):
+        """One dropout rate per hidden layer as a float64 array; empty without dropout."""
+        if n_hidden is None:
+            n_hidden = self._network.units.shape[0] - 2
+        rates = np.asarray(self.dropout, dtype=object)
+        if rates.ndim > 1 or (rates.ndim == 1 and len(rates) != n_hidden):
+            raise ValueError(
+                f"dropout must be a float or a list of one rate per hidden layer ({n_hidden}), "
+                f"got {self.dropout!r}."
+            )
+        entries = np.broadcast_to(rates, (n_hidden,))
+        for rate in entries:
+            if isinstance(rate, bool) or not isinstance(rate, (Real, np.floating, np.integer)):
+                raise TypeError(f"dropout rates must be real numbers, got {rate!r}.")
+            if not 0 <= rate < 1:
+                raise ValueError(f"dropout rates must be in [0, 1), got {rate!r}.")
+        rates = entries.astype(np.float64)
+        if not rates.any():
+            return _backprop.NO_DROPOUT
+        if self.solver == "lbfgs":
+            raise ValueError(
+                f"dropout={self.dropout!r} applies to the stochastic solvers only; "
+                "solver='lbfgs' trains on the full batch."
+            )
+        return rates
 
     # -- subclass hooks -------------------------------------------------
 
@@ -424,6 +453,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         if not incremental or not hasattr(self, "_random_state"):
             self._random_state = check_random_state(self.random_state)
 
+        self._dropout_rates(len(units) - 2)  # (checked before anything is built)
         if self.solver == "lbfgs" and self.early_stopping_metric != "score":
             raise ValueError(
                 f"early_stopping_metric={self.early_stopping_metric!r} applies to the stochastic "

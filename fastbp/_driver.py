@@ -22,9 +22,10 @@ import scipy.optimize
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
-from . import _backprop
+from . import _backprop, _parallel, _threads
 from ._network import as_kernel_data, writable
 from ._optimizers import ADAM, SGD
+from ._regularisers import epoch_key
 
 LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
 
@@ -190,6 +191,9 @@ class StochasticTraining:
             )
             self.val_work = network.workspace(min(LBFGS_CHUNK, len(val)), self.val_data[4])
             self.val_grad = np.empty(network.n_params, dtype=network.dtype)
+        self.drop_rates = est._dropout_rates()
+        # dropout's seed: drawn only when it is on, after scikit-learn's draws
+        self.drop_seed = est._random_state.randint(2**31 - 1) if self.drop_rates.size else 0
         self.n_samples = X.shape[0] if self.train is None else self.train.shape[0]
         if est.batch_size != "auto" and est.batch_size > self.n_samples:
             warnings.warn(
@@ -228,6 +232,17 @@ class StochasticTraining:
 
     def run(self):
         """Train up to ``max_iter`` epochs (one for partial_fit)."""
+        network = self.network
+        n_blocks = _parallel.n_blocks(network.units, self.batch_size)
+        with _parallel.worker_threads(n_blocks - 1) as n_workers:
+            if n_blocks > 1:
+                blocked = _parallel.BlockedEpochs(network, self.data[4], self.batch_size, n_blocks, n_workers)
+                self._train(blocked.epoch)
+            else:
+                self._train(_backprop.run_epoch)
+
+    def _train(self, run_epoch):
+        """The epoch loop; ``run_epoch`` as :func:`fastbp._backprop.run_epoch`."""
         est, network = self.est, self.network
         net, opt = network.net(), est._optimizer
         solver = ADAM if opt.solver == "adam" else SGD
@@ -255,14 +270,17 @@ class StochasticTraining:
                     opt.state_1,
                     opt.state_2,
                     opt.t,
+                    0,
+                    network.params.shape[0],
+                    self.drop_rates,
+                    epoch_key(self.drop_seed, est.n_iter_),
                 )
                 rows = sample_idx if self.train is None else self.train[sample_idx]
                 last_finite[...] = network.params
                 self.epoch_start = time.perf_counter()
                 learning_rate = opt.learning_rate
-                loss_sum, opt.t = _backprop.run_epoch(
-                    net, self.data, self.work, optimizer, rows, self.batch_size
-                )
+                _threads.hold_one_thread()
+                loss_sum, opt.t = run_epoch(net, self.data, self.work, optimizer, rows, self.batch_size)
                 diverged = not (np.isfinite(loss_sum) and np.isfinite(network.params).all())
                 if diverged and not est.early_stopping:
                     self._diverged(last_finite, est.n_iter_ + 1)

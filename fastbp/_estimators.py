@@ -81,6 +81,18 @@ _PARAMETERS_DOC = """
         score (accuracy, R^2; scikit-learn's choice), or the validation loss
         (``validation_loss_curve_``; lower is better). Stochastic solvers
         only. scikit-learn's MLP has no such parameter.
+    dropout : float or list of float, default=0.0
+        Inverted dropout of hidden units while training: each hidden unit's
+        output is zeroed with this probability and the others are scaled
+        by ``1 / (1 - dropout)``; one rate for every hidden layer, or a list
+        with one per hidden layer, each in [0, 1). Prediction, scores and
+        the validation loss use the whole network. The masks are a
+        function of a seed drawn from ``random_state`` (only when dropout
+        is on), the epoch, the training row and the unit, so they do not
+        depend on the batch a row falls in or on the thread count.
+        ``loss_curve_`` is the loss of the dropped-out networks, as in
+        PyTorch. Stochastic solvers only. scikit-learn's MLP has no such
+        parameter (skorch: ``torch.nn.Dropout`` layers in the module).
 """
 
 _ATTRIBUTES_DOC = """
@@ -217,6 +229,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         n_iter_no_change=10,
         max_fun=15000,
         early_stopping_metric="score",
+        dropout=0.0,
         class_weight=None,
         label_smoothing=0.0,
     ):
@@ -248,6 +261,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             early_stopping_metric=early_stopping_metric,
+            dropout=dropout,
         )
 
     _sklearn_class = MLPClassifier
@@ -575,6 +589,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         n_iter_no_change=10,
         max_fun=15000,
         early_stopping_metric="score",
+        dropout=0.0,
         delta=1.0,
         quantile=0.5,
     ):
@@ -606,6 +621,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             n_iter_no_change=n_iter_no_change,
             max_fun=max_fun,
             early_stopping_metric=early_stopping_metric,
+            dropout=dropout,
         )
 
     def _validate_input(self, X, y, incremental, reset):

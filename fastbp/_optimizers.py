@@ -9,6 +9,11 @@ gradient ``alpha * w`` and divides by the batch's weight sum, exactly as
 scikit-learn orders those operations), updates the optimizer state and
 the parameters, and returns ``||coefs||^2`` of the updated parameters,
 which the next batch's loss needs, so no extra pass is spent on it.
+
+A step updates the slice ``params[lo:hi]`` (all of it within an epoch);
+threads stepping disjoint slices of one batch (:mod:`fastbp._parallel`)
+give the same parameters as one step over all of them, since each
+parameter's update reads only its own entries.
 """
 
 import numpy as np
@@ -19,8 +24,8 @@ SGD, ADAM = 0, 1
 
 
 @inline_kernel
-def adam_step_inplace(params, grad, m, v, n_coef, alpha, sw_sum, lr, beta_1, beta_2, epsilon):
-    """One Adam step with a bias-corrected step size ``lr``.
+def adam_step_inplace(params, grad, m, v, lo, n_coef, hi, alpha, sw_sum, lr, beta_1, beta_2, epsilon):
+    """One Adam step of ``params[lo:hi]`` with a bias-corrected step size ``lr``.
 
     ``lr`` is ``learning_rate_init * sqrt(1 - beta_2^t) / (1 - beta_1^t)``,
     computed by the caller; epsilon is added to ``sqrt(v)`` (scikit-learn's
@@ -31,15 +36,16 @@ def adam_step_inplace(params, grad, m, v, n_coef, alpha, sw_sum, lr, beta_1, bet
     one_m_b1, one_m_b2 = dt(1.0 - beta_1), dt(1.0 - beta_2)
     alpha, sw_sum, lr = dt(alpha), dt(sw_sum), dt(lr)
     beta_1, beta_2, epsilon = dt(beta_1), dt(beta_2), dt(epsilon)
+    coef_stop = n_coef if n_coef < hi else hi
     sumsq = 0.0
-    for j in range(n_coef):
+    for j in range(lo, coef_stop):
         g = (grad[j] + alpha * params[j]) / sw_sum
         m[j] = beta_1 * m[j] + one_m_b1 * g
         v[j] = beta_2 * v[j] + one_m_b2 * (g * g)
         w = params[j] - lr * m[j] / (np.sqrt(v[j]) + epsilon)
         params[j] = w
         sumsq += w * w
-    for j in range(n_coef, params.shape[0]):
+    for j in range(coef_stop if coef_stop > lo else lo, hi):
         g = grad[j] / sw_sum
         m[j] = beta_1 * m[j] + one_m_b1 * g
         v[j] = beta_2 * v[j] + one_m_b2 * (g * g)
@@ -48,8 +54,8 @@ def adam_step_inplace(params, grad, m, v, n_coef, alpha, sw_sum, lr, beta_1, bet
 
 
 @inline_kernel
-def sgd_step_inplace(params, grad, velocity, n_coef, alpha, sw_sum, lr, momentum, nesterov):
-    """One SGD step with (optionally Nesterov) momentum.
+def sgd_step_inplace(params, grad, velocity, lo, n_coef, hi, alpha, sw_sum, lr, momentum, nesterov):
+    """One SGD step of ``params[lo:hi]`` with (optionally Nesterov) momentum.
 
     ``velocity <- momentum * velocity - lr * g``; the step is the velocity,
     or with Nesterov's momentum ``momentum * velocity - lr * g`` evaluated
@@ -59,15 +65,16 @@ def sgd_step_inplace(params, grad, velocity, n_coef, alpha, sw_sum, lr, momentum
     alpha, sw_sum, lr, momentum = dt(alpha), dt(sw_sum), dt(lr), dt(momentum)
     # with Nesterov the step is momentum * velocity - lr * g, else velocity
     step_momentum, step_lr = (momentum, lr) if nesterov else (dt(1.0), dt(0.0))
+    coef_stop = n_coef if n_coef < hi else hi
     sumsq = 0.0
-    for j in range(n_coef):
+    for j in range(lo, coef_stop):
         g = (grad[j] + alpha * params[j]) / sw_sum
         vel = momentum * velocity[j] - lr * g
         velocity[j] = vel
         w = params[j] + (step_momentum * vel - step_lr * g)
         params[j] = w
         sumsq += w * w
-    for j in range(n_coef, params.shape[0]):
+    for j in range(coef_stop if coef_stop > lo else lo, hi):
         g = grad[j] / sw_sum
         vel = momentum * velocity[j] - lr * g
         velocity[j] = vel

@@ -34,6 +34,7 @@ _lock = threading.Lock()
 _users = 0
 _controller = None
 _limiter = None
+_outer = None  # the kernels' BLAS thread count when the first of the running fits started
 
 
 def _scipy_bundled(filepath):
@@ -84,11 +85,12 @@ def _release_openblas():
 @contextmanager
 def single_threaded_blas():
     """Context in which the kernels' BLAS runs on one thread (see the module docstring)."""
-    global _users, _controller, _limiter
+    global _users, _controller, _limiter, _outer
     with _lock:
         if _users == 0:
             if _controller is None:
                 _controller = kernel_blas_controller()
+            _outer = _blas_threads(_controller)
             _release_openblas()
             _limiter = _controller.limit(limits=1)
             _release_openblas()
@@ -103,3 +105,48 @@ def single_threaded_blas():
                 _limiter.restore_original_limits()
                 _release_openblas()
                 _limiter = None
+_outer = None  # the kernels' BLAS thread count when the first of the running fits started
+
+
+def _blas_threads(controller):
+    return min((lib.num_threads for lib in controller.lib_controllers), default=1)
+
+
+def outer_blas_threads():
+    """The thread count of the kernels' BLAS as set outside fastbp.
+
+    What ``threadpoolctl.threadpool_limits(n, user_api="blas")``, or the
+    ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` variables of a joblib
+    worker, set it to; read while no fit holds it at one thread, or as it
+    was when the running fits began.
+
+    Returns
+    -------
+    int
+    """
+    global _controller
+    with _lock:
+        if _users:
+            return _outer
+        if _controller is None:
+            _controller = kernel_blas_controller()
+        return _blas_threads(_controller)
+
+
+def hold_one_thread():
+    """Put the kernels' BLAS back at one thread if another thread changed it during a fit.
+
+    OpenBLAS's thread count is one process-wide setting, and another
+    thread may set it at any time (for example by leaving its own
+    ``threadpool_limits`` block), after which products with an inner
+    dimension above a few hundred round differently. The training loops
+    call this before every epoch (blocked fits: before every batch), so a
+    change lasts at most until then; its cost is one call into the library
+    (~2 us).
+    """
+    if _users:  # (read without the lock: at worst one needless call)
+        for lib in _controller.lib_controllers:
+            if lib.num_threads != 1:
+                # threadpoolctl's public setter ignores calls from threads
+                # other than the one that last set OpenBLAS's count
+                getattr(lib, "_real_set_num_threads", lib.set_num_threads)(1)

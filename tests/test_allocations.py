@@ -1,4 +1,4 @@
-"""The epoch kernel allocates nothing per batch.
+"""The epoch kernel allocates nothing per batch, nor do the blocked tasks.
 
 Numba's runtime counts its own allocations; the number made by one epoch
 must not grow with the number of batches in it.
@@ -9,10 +9,14 @@ import pytest
 from numba.core.runtime import _nrt_python, rtsys
 from scipy import sparse
 
-from fastbp._backprop import EPOCH, run
+from fastbp._backprop import BLOCK, EPOCH, NO_DROPOUT, STEP, run
 from fastbp._losses import loss_parameters
 from fastbp._network import Network, as_kernel_data
 from fastbp._optimizers import ADAM, SGD
+
+
+# the optimizer tuple's dropout fields: off, and on in both hidden layers
+DROPOUT = {"no-dropout": (NO_DROPOUT, np.uint64(0)), "dropout": (np.array([0.3, 0.2]), np.uint64(5))}
 
 
 @pytest.fixture(autouse=True)
@@ -22,24 +26,28 @@ def nrt_stats():
     _nrt_python.memsys_disable_stats()
 
 
-def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype, loss=None):
+def _network_and_data(X, Y, sw, dtype, rng, loss):
+    """A softmax network and its data, or an identity one with a robust regression ``loss``."""
+    network = Network([7, 5, 4, 3], "tanh", "softmax" if loss is None else "identity", dtype)
+    network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
+    if loss is not None:
+        loss = loss_parameters(loss, 3, delta=0.3, quantiles=(0.1, 0.5, 0.9))
+    return network, as_kernel_data(X, Y, sw, dtype=network.dtype, n_outputs=3, loss=loss)
+
+
+def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype, dropout, loss=None):
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
     Y = rng.rand(n_samples, 3)
     if sparse_input:
         X[X < 0.5] = 0
         X = sparse.csr_matrix(X)
-    # a robust regression loss (an identity output), else softmax's log-loss
-    network = Network([7, 5, 4, 3], "tanh", "softmax" if loss is None else "identity", dtype)
-    network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
-    if loss is not None:
-        loss = loss_parameters(loss, 3, delta=0.3, quantiles=(0.1, 0.5, 0.9))
-    data = as_kernel_data(X, Y, rng.rand(n_samples), dtype=network.dtype, n_outputs=3, loss=loss)
+    network, data = _network_and_data(X, Y, rng.rand(n_samples), dtype, rng, loss)
     work = network.workspace(batch_size, sparse_input)
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
     rows = rng.permutation(n_samples)
-    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0)
+    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0, 0, network.n_params, *DROPOUT[dropout])
     out = np.empty((0, 0), dtype)
     args = (EPOCH, network.net(), data, work, optimizer, rows, batch_size, out)
     run(*args)  # compile
@@ -52,21 +60,55 @@ def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype
     return rtsys.get_allocation_stats().alloc - before, n_array_arguments
 
 
+@pytest.mark.parametrize("dropout", list(DROPOUT))
 @pytest.mark.parametrize("solver", [ADAM, SGD])
 @pytest.mark.parametrize("sparse_input", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dtype):
-    few, n_arrays = _allocations_of_one_epoch(40, 10, solver, sparse_input, dtype)  # 4 batches
-    many, _ = _allocations_of_one_epoch(400, 10, solver, sparse_input, dtype)  # 40 batches
+def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dtype, dropout):
+    few, n_arrays = _allocations_of_one_epoch(40, 10, solver, sparse_input, dtype, dropout)  # 4 batches
+    many, _ = _allocations_of_one_epoch(400, 10, solver, sparse_input, dtype, dropout)  # 40 batches
     assert many == few
     # the only allocations are the runtime's wrappers of the arrays passed in
     assert few == n_arrays
+
+
+def _allocations_of_blocked_batch(n_rows, task, solver, dtype, dropout, loss=None):
+    """A batch's BLOCK (its gradient) or STEP (its update) call, as :mod:`fastbp._parallel` makes it."""
+    rng = np.random.RandomState(0)
+    X, Y = rng.randn(n_rows, 7), rng.rand(n_rows, 3)
+    network, data = _network_and_data(X, Y, rng.rand(n_rows), dtype, rng, loss)
+    work = network.workspace(n_rows, False)
+    state = np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
+    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, *state, 0, 3, network.n_params - 2, *DROPOUT[dropout])
+    rows = rng.permutation(n_rows)
+    out = rng.rand(4, network.n_params).astype(dtype) if task == STEP else np.empty((0, 0), dtype)
+    args = (task, network.net(), data, work, optimizer, rows, n_rows, out)
+    run(*args)  # compile
+    before = rtsys.get_allocation_stats().alloc
+    run(*args)
+    n_array_arguments = sum(
+        isinstance(a, np.ndarray) for a in (*network.net(), *data, *work, *optimizer, rows, out)
+    )
+    return rtsys.get_allocation_stats().alloc - before, n_array_arguments
+
+
+@pytest.mark.parametrize("dropout", list(DROPOUT))
+@pytest.mark.parametrize("task", [BLOCK, STEP], ids=["block", "step"])
+@pytest.mark.parametrize("solver", [ADAM, SGD])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_blocked_batches_allocate_nothing(task, solver, dtype, dropout):
+    few, n_arrays = _allocations_of_blocked_batch(10, task, solver, dtype, dropout)
+    many, _ = _allocations_of_blocked_batch(200, task, solver, dtype, dropout)
+    assert few == many == n_arrays
 
 
 @pytest.mark.parametrize("loss", ["absolute_error", "huber", "quantile"])
 @pytest.mark.parametrize("solver", [ADAM, SGD])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_robust_losses_allocate_nothing_per_batch(loss, solver, dtype):
-    few, n_arrays = _allocations_of_one_epoch(40, 10, solver, False, dtype, loss)
-    many, _ = _allocations_of_one_epoch(400, 10, solver, False, dtype, loss)
+    few, n_arrays = _allocations_of_one_epoch(40, 10, solver, False, dtype, "dropout", loss)
+    many, _ = _allocations_of_one_epoch(400, 10, solver, False, dtype, "dropout", loss)
     assert many == few == n_arrays
+    few, n_arrays = _allocations_of_blocked_batch(10, BLOCK, solver, dtype, "no-dropout", loss)
+    many, _ = _allocations_of_blocked_batch(200, BLOCK, solver, dtype, "no-dropout", loss)
+    assert few == many == n_arrays

@@ -139,6 +139,7 @@ def test_peer_comparison_quick_run(tmp_path):
     assert "two fits in two threads" in result.stdout and "GridSearchCV" in result.stdout
     assert all(v > 0 for v in targets["predict"].values()) and len(targets["predict"]) == 4
     assert targets["threads"]["W1 20 epochs"] > 0
+    assert targets["cores"]["W3 b128"]["blocks"] == 4 and targets["cores"]["W4 b256"]["speedup"] > 0
     assert len(targets["activations"]) == 6 and all(v > 0 for v in targets["activations"].values())
     assert targets["grid_search"]["speedup"] > 0
     assert set(targets["compile"]) == {"cached_import_s", "cached_first_fit_s"}

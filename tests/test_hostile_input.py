@@ -458,6 +458,7 @@ INVALID_PARAMETERS = {
     "loss": "hinge",  # regressor only; the classifier's loss is fixed
     "class_weight": "uniform",  # classifier only
     "label_smoothing": 1.0,  # classifier only
+    "dropout": 1.0,
     "delta": 0.0,  # regressor only
     "quantile": 1.5,  # regressor only
 }
@@ -490,6 +491,30 @@ def test_invalid_parameter_value_is_named(kind, method, name):
     Est = KINDS[kind][0]
     with pytest.raises(ValueError, match=rf"The '{name}' parameter of {Est.__name__} must be"):
         _call(kind, method, params={name: INVALID_PARAMETERS[name]})
+
+
+BAD_DROPOUT = [
+    pytest.param(
+        dict(dropout=[0.1, 0.2]), ValueError, r"one rate per hidden layer \(1\), got \[0.1, 0.2\]", id="too-many"
+    ),
+    pytest.param(dict(dropout=[[0.1]]), ValueError, "one rate per hidden layer", id="nested"),
+    pytest.param(dict(dropout=[1.0]), ValueError, r"dropout rates must be in \[0, 1\), got 1.0", id="one"),
+    pytest.param(dict(dropout=[np.nan]), ValueError, r"in \[0, 1\), got nan", id="nan"),
+    pytest.param(dict(dropout=["0.1"]), TypeError, "must be real numbers, got '0.1'", id="string"),
+    pytest.param(dict(dropout=[True]), TypeError, "must be real numbers, got True", id="bool"),
+    pytest.param(
+        dict(dropout=0.1, solver="lbfgs"), ValueError, "stochastic solvers only; solver='lbfgs'", id="lbfgs"
+    ),
+]
+
+
+@pytest.mark.parametrize("params, error, match", BAD_DROPOUT)
+@pytest.mark.parametrize("kind", BOTH)
+def test_bad_dropout_is_named(kind, params, error, match):
+    # lbfgs has no partial_fit
+    for method in (FIT,) if params.get("solver") == "lbfgs" else TRAIN:
+        with pytest.raises(error, match=match):
+            _call(kind, method, params=params)
 
 
 # -- mini-batches whose weights sum to zero are skipped ------------------------

@@ -237,6 +237,7 @@ class Optimizers:
         return (
             self.code, self.lr, self.alpha, self.momentum, self.nesterov,
             self.beta_1, self.beta_2, self.epsilon, self.state_1, self.state_2, self.t,
+            0, self.state_1.shape[0], _backprop.NO_DROPOUT, np.uint64(0),
         )  # fmt: skip
 
     def check_state(self, dtype):

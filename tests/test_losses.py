@@ -20,7 +20,7 @@ from sklearn.metrics import r2_score
 from sklearn.neural_network import MLPRegressor
 from sklearn.preprocessing import StandardScaler
 
-from fastbp import BackpropRegressor, _backprop
+from fastbp import BackpropRegressor, _backprop, _parallel
 from fastbp._losses import loss_parameters
 from fastbp._network import Network, as_kernel_data
 
@@ -29,11 +29,13 @@ try:
     from .test_gradcheck import check_gradient
     from .test_kernels import Optimizers, assert_close
     from .test_options import _validation_rows
+    from .test_parallel import blas_allows_all, small_blocks  # noqa: F401 (fixtures)
 except ImportError:  # tests/ collected as a plain directory (rootdir on sys.path)
     import reference as ref
     from test_gradcheck import check_gradient
     from test_kernels import Optimizers, assert_close
     from test_options import _validation_rows
+    from test_parallel import blas_allows_all, small_blocks  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -252,6 +254,33 @@ def test_gradient_matches_finite_differences_away_from_the_kinks(case, dtype):
     )
     rel_error, _, _ = check_gradient(p.network, data, dtype)
     assert rel_error < {np.float64: 1e-7, np.float32: 1e-3}[dtype], f"relative error {rel_error:.2e}"
+
+
+@pytest.mark.usefixtures("blas_allows_all")
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@LOSS_CASES
+def test_blocked_training_is_the_same_on_any_number_of_threads(case, dtype, monkeypatch):
+    """Batches in row blocks (fastbp._parallel): one result on 1-3 threads, the serial one to rounding."""
+    X, y = make_regression(n_samples=300, n_features=8, n_targets=2, random_state=0)
+    X, y = X.astype(dtype), y / y.std(axis=0)
+    kw = dict(loss=_loss_name(case), **LOSSES[case][1], hidden_layer_sizes=(16, 8), batch_size=64, max_iter=6)
+    fits = []
+    for n_threads in (1, 2, 3):
+        with _parallel.num_threads(n_threads):
+            fits.append(BackpropRegressor(**kw, random_state=0).fit(X, y))
+    monkeypatch.setattr(_parallel, "MIN_BLOCK_FLOPS", np.inf)  # not blocked
+    serial = BackpropRegressor(**kw, random_state=0).fit(X, y)
+    rtol = 1e-6 if dtype == np.float64 else 1e-3
+    for fit in fits:
+        for a, b, c in zip(
+            fit.coefs_ + fit.intercepts_,
+            fits[0].coefs_ + fits[0].intercepts_,
+            serial.coefs_ + serial.intercepts_,
+        ):
+            np.testing.assert_array_equal(a, b)
+            np.testing.assert_allclose(a, c, rtol=rtol, atol=rtol * np.abs(c).max())
+    # (blocked, a batch's gradient is summed in another order)
+    assert not all(np.array_equal(a, c) for a, c in zip(fits[0].coefs_, serial.coefs_))
 
 
 # -- the estimator -----------------------------------------------------------------------------

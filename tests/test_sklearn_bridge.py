@@ -73,6 +73,14 @@ def test_to_sklearn_names_the_training_settings_it_cannot_carry():
     np.testing.assert_allclose(theirs.predict_proba(X), ours.predict_proba(X), rtol=1e-12, atol=1e-14)
 
 
+def test_to_sklearn_names_dropout():
+    _, X, y = _task("squared_error")
+    ours = BackpropRegressor(hidden_layer_sizes=(8, 4), max_iter=5, dropout=[0.2, 0.0]).fit(X, y)
+    with pytest.warns(UserWarning, match=r"cannot carry the training settings \['dropout'\]"):
+        theirs = ours.to_sklearn()
+    np.testing.assert_allclose(theirs.predict(X), ours.predict(X), rtol=1e-12, atol=1e-14)
+
+
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 @pytest.mark.parametrize("name", ["binary", "multiclass", "multilabel", "squared_error", "poisson"])
 def test_from_sklearn_predicts_the_same_and_trains_on(name, dtype):

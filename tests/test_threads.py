@@ -8,7 +8,7 @@ import pytest
 from sklearn.datasets import make_classification
 from threadpoolctl import threadpool_info, threadpool_limits
 
-from fastbp import BackpropClassifier, _backprop, _threads
+from fastbp import BackpropClassifier, _backprop, _driver, _parallel, _threads
 
 
 def _blas_threads():
@@ -92,3 +92,45 @@ def test_two_fits_in_threads_match_serial_fits():
     for a, b in zip(serial, parallel):
         for ca, cb in zip(a.coefs_ + a.intercepts_, b.coefs_ + b.intercepts_):
             np.testing.assert_array_equal(ca, cb)
+
+
+def _set_kernel_blas_from_another_thread(n):
+    """What another library in another thread may do: set SciPy's OpenBLAS count directly."""
+
+    def set_count():
+        for lib in _threads.kernel_blas_controller().lib_controllers:
+            getattr(lib, "_real_set_num_threads", lib.set_num_threads)(n)
+
+    thread = threading.Thread(target=set_count)
+    thread.start()
+    thread.join()
+    return set(_blas_threads()[0].values())
+
+
+@pytest.mark.parametrize("blocked", [True, False], ids=["blocked", "serial"])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+@pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
+def test_another_thread_changing_the_blas_count_between_epochs_changes_nothing(monkeypatch, dtype, blocked):
+    # an inner dimension of 600: OpenBLAS rounds such products differently on two threads (both dtypes)
+    X, y = make_classification(n_samples=256, n_features=600, n_informative=20, random_state=0)
+    X = X.astype(dtype)
+    kw = dict(hidden_layer_sizes=(64,), batch_size=128, max_iter=4, random_state=0)
+    assert _parallel.n_blocks([600, 64, 1], 128) > 1
+    if not blocked:
+        monkeypatch.setattr(_parallel, "MIN_BLOCK_FLOPS", np.inf)
+    with threadpool_limits(limits=2, user_api="blas"):
+        undisturbed = BackpropClassifier(**kw).fit(X, y)
+        seen = []
+        original = _driver.StochasticTraining._end_epoch
+
+        def disturbed_after(*args):
+            seen.append(_set_kernel_blas_from_another_thread(2))  # e.g. its threadpool_limits ends
+            return original(*args)
+
+        monkeypatch.setattr(_driver.StochasticTraining, "_end_epoch", disturbed_after)
+        disturbed = BackpropClassifier(**kw).fit(X, y)
+        after = _blas_threads()[0]
+    assert seen == [{2}] * 4  # the change took effect each time
+    assert set(after.values()) == {2}
+    for a, b in zip(undisturbed.coefs_ + undisturbed.intercepts_, disturbed.coefs_ + disturbed.intercepts_):
+        np.testing.assert_array_equal(a, b)

@@ -209,6 +209,16 @@ def format_targets(targets):
                     for name in ("tanh", "logistic")
                 )
             )
+    cores = targets.get("cores")
+    if cores:
+        lines.append(
+            f"a lone fit (float64), ms per epoch on 1 thread / on {cores['cores']}: "
+            + ", ".join(
+                f"{k} ({v['blocks']} blocks) {v['one_ms']:.1f} / {v['all_ms']:.1f} ({v['speedup']:.2f}x)"
+                for k, v in cores.items()
+                if k != "cores"
+            )
+        )
     t = targets.get("threads")
     if t:
         lines.append(

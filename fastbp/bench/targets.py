@@ -3,12 +3,13 @@
 from .activations import measure_activations
 from .compile import measure_compile
 from .concurrency import measure_grid_search, measure_threads
+from .cores import measure_cores
 from .memory import measure_peak_memory
 from .predict import measure_predict
 
 
 def measure_targets(dtypes, repeats, quick, log=print):
-    """Prediction, activations, threads, grid search, compile and peak memory.
+    """Prediction, activations, a lone fit on every core, threads, grid search, compile and peak memory.
 
     Parameters
     ----------
@@ -25,11 +26,12 @@ def measure_targets(dtypes, repeats, quick, log=print):
     -------
     dict
         One entry per measurement: ``predict``, ``activations``,
-        ``threads``, ``grid_search``, ``compile``, ``peak_memory``.
+        ``cores``, ``threads``, ``grid_search``, ``compile``, ``peak_memory``.
     """
     steps = {
         "predict": lambda: measure_predict(repeats),
         "activations": lambda: measure_activations(repeats),
+        "cores": lambda: measure_cores(repeats, quick),
         "threads": lambda: measure_threads(repeats, quick),
         "grid_search": lambda: measure_grid_search(repeats),
         "compile": lambda: measure_compile(quick),

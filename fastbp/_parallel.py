@@ -1,0 +1,254 @@
+"""Training on several cores: each batch in fixed row blocks, one thread per block.
+
+A batch whose products are large enough is cut into blocks of a fixed
+number of rows. Threads compute the blocks' raw gradients, one buffer per
+block (task ``BLOCK`` of :func:`fastbp._backprop.run`); then the threads
+step disjoint slices of the parameters (task ``STEP``), each summing the
+blocks' gradients over its slice in block order. How many blocks a batch
+has depends on the network's shapes and the batch size only, never on the
+number of threads, and every block and every slice is computed by the
+same code whichever thread runs it: the weights are the same on one
+thread as on many, bit for bit (in both dtypes).
+
+The blocks change the order in which a batch's gradient is summed, so a
+blocked fit agrees with scikit-learn's to rounding (as the oracle tests
+measure it), not bit for bit. Networks too small to gain from threads are
+not blocked and keep scikit-learn's summation order.
+
+Why this design (measured on a 2-core machine, W3: 60000 x 784, (256,
+128), batch 128, float64; see the "threads" measurement of ``python -m
+fastbp.bench``):
+
+- BLAS threads inside each product gave 1.55x on 2 threads, but results
+  depend on the thread count (OpenBLAS sums products with an inner
+  dimension of more than 384 in another order when threaded) and OpenBLAS's
+  thread count is one process-wide setting, which another thread may
+  change at any time.
+- A compiled parallel loop (numba's ``prange``) over blocks added 3.5 s to
+  the cold compile, and the cold compile is a budget of 5 s per dtype.
+- Python threads around the one compiled entry point, which releases the
+  GIL, add no compiled code; a batch costs two hand-offs (~20 us) and one
+  call of the entry point per block and per slice (~4 us each), against
+  milliseconds of arithmetic in the batches that are blocked.
+
+How many threads a fit uses: :func:`get_num_threads`, at most the number
+of blocks. Concurrent fits share them: a fit takes worker threads only
+while others are free, so fits in parallel threads (``GridSearchCV`` with
+the threading backend, dask's threaded workers) do not oversubscribe the
+cores; which fit got how many does not change any fit's weights.
+"""
+
+import os
+import threading
+from concurrent.futures import ThreadPoolExecutor, wait
+from contextlib import contextmanager
+
+import numpy as np
+
+from . import _backprop, _threads
+
+# a batch is cut into blocks of at least this many rows and of at least
+# this many multiply-adds each (forward and backward pass), at most this many
+MIN_BLOCK_ROWS = 32
+MIN_BLOCK_FLOPS = 8e6
+MAX_BLOCKS = 16
+# parameters per slice of the parallel optimizer step
+STEP_SLICE = 1 << 15
+
+_setting_lock = threading.Lock()
+_num_threads = None  # set_num_threads(); None: FASTBP_NUM_THREADS or every core
+_pool = None
+_pool_lock = threading.Lock()
+_workers_in_use = 0
+_fits_running = 0
+
+
+def n_blocks(units, batch_size):
+    """Blocks per full batch for a network of layer sizes ``units``: shapes only.
+
+    1 means the batch is not blocked (the serial epoch of
+    :func:`fastbp._backprop.run_epoch`).
+    """
+    weights = sum(int(a) * int(b) for a, b in zip(units[:-1], units[1:]))
+    flops = 6.0 * batch_size * weights  # forward, and two products per layer backward
+    return int(max(1, min(MAX_BLOCKS, batch_size // MIN_BLOCK_ROWS, flops // MIN_BLOCK_FLOPS)))
+
+
+def _cores():
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # (macOS, Windows)
+        return os.cpu_count() or 1
+
+
+def _from_environment():
+    value = os.environ.get("FASTBP_NUM_THREADS", "").strip()
+    if not value:
+        return None
+    try:
+        n = int(value)
+    except ValueError:
+        raise ValueError(f"FASTBP_NUM_THREADS must be a positive integer, got {value!r}") from None
+    if n < 1:
+        raise ValueError(f"FASTBP_NUM_THREADS must be a positive integer, got {value!r}")
+    return n
+
+
+def set_num_threads(n):
+    """Set how many threads a fit may use; ``None`` restores the default.
+
+    The default is every core the process may run on, or the
+    ``FASTBP_NUM_THREADS`` environment variable. Either way a fit uses no
+    more threads than the BLAS library fastbp's kernels call allows when
+    the fit starts (``threadpoolctl.threadpool_limits(n, user_api="blas")``
+    and the ``OPENBLAS_NUM_THREADS``/``OMP_NUM_THREADS`` variables that
+    joblib's process workers get), and no more than its batches have
+    blocks. The weights a fit ends with do not depend on this setting.
+
+    Parameters
+    ----------
+    n : int >= 1 or None
+    """
+    global _num_threads
+    if n is not None and (isinstance(n, bool) or not isinstance(n, (int, np.integer)) or n < 1):
+        raise ValueError(f"the number of threads must be a positive integer or None, got {n!r}")
+    with _setting_lock:
+        _num_threads = None if n is None else int(n)
+
+
+def get_num_threads():
+    """The number of threads a fit may use (see :func:`set_num_threads`).
+
+    Returns
+    -------
+    int
+    """
+    n = _num_threads if _num_threads is not None else _from_environment()
+    return _cores() if n is None else n
+
+
+@contextmanager
+def num_threads(n):
+    """Context in which fits use at most ``n`` threads (see :func:`set_num_threads`).
+
+    Parameters
+    ----------
+    n : int >= 1 or None
+    """
+    previous = _num_threads
+    set_num_threads(n)
+    try:
+        yield
+    finally:
+        set_num_threads(previous)
+
+
+def _executor():
+    global _pool
+    with _pool_lock:
+        if _pool is None:
+            _pool = ThreadPoolExecutor(max_workers=max(1, _cores() - 1), thread_name_prefix="fastbp")
+        return _pool
+
+
+@contextmanager
+def worker_threads(wanted):
+    """Up to ``wanted`` worker threads for one fit, as many as are free."""
+    global _workers_in_use, _fits_running
+    with _pool_lock:
+        budget = min(get_num_threads(), _threads.outer_blas_threads(), _cores())
+        _fits_running += 1
+        granted = max(0, min(wanted, budget - _fits_running - _workers_in_use))
+        _workers_in_use += granted
+    try:
+        yield granted
+    finally:
+        with _pool_lock:
+            _workers_in_use -= granted
+            _fits_running -= 1
+
+
+class BlockedEpochs:
+    """The buffers and threads of a fit whose batches are trained in blocks.
+
+    Parameters
+    ----------
+    network : fastbp._network.Network
+    sparse_input : bool
+    batch_size : int
+    n_blocks : int
+        Blocks per full batch (:func:`n_blocks`).
+    n_workers : int
+        Worker threads besides the calling one.
+    """
+
+    def __init__(self, network, sparse_input, batch_size, n_blocks, n_workers):
+        self.block_rows = -(-batch_size // n_blocks)
+        self.grads = np.zeros((n_blocks, network.n_params), dtype=network.dtype)
+        self.works = [
+            network.workspace(self.block_rows, sparse_input, gradient=False)[:4] + (grad,)
+            for grad in self.grads
+        ]
+        self.n_params = network.n_params
+        self.n_coef = int(network.bias_start[0])
+        self.slices = [(lo, min(lo + STEP_SLICE, self.n_params)) for lo in range(0, self.n_params, STEP_SLICE)]
+        self.n_threads = 1 + n_workers
+        self.pool = _executor() if n_workers else None
+        self._empty = np.empty((0, 0), dtype=network.dtype)
+
+    def _in_threads(self, task, n_items):
+        """``task(i)`` for every ``i < n_items``; thread ``k`` takes ``i = k, k + T, ...``."""
+
+        def share(k):
+            return [task(i) for i in range(k, n_items, self.n_threads)]
+
+        futures = [self.pool.submit(share, k) for k in range(1, min(self.n_threads, n_items))]
+        try:
+            mine = share(0)
+        finally:  # (also on KeyboardInterrupt: no thread may still be writing when the caller goes on)
+            wait(futures)
+        results = [None] * n_items
+        results[0 :: self.n_threads] = mine
+        for k, future in enumerate(futures, start=1):
+            results[k :: self.n_threads] = future.result()
+        return results
+
+    def epoch(self, net, data, work, optimizer, rows, batch_size):
+        """One epoch over ``rows``; returns ``(loss_sum, t)`` as :func:`fastbp._backprop.run_epoch`.
+
+        ``work`` (the serial epoch's buffers) is not used.
+        """
+        run = _backprop._run  # (compiles, with its notice, on a first call)
+        params, sw = net[0], data[6]
+        head, t, tail = optimizer[:10], optimizer[10], optimizer[13:]
+        alpha = optimizer[2]
+        # (not a BLAS dot, whose summation order could follow NumPy's thread count)
+        sumsq = float(np.square(params[: self.n_coef], dtype=np.float64).sum())
+        loss_sum = 0.0
+        for start in range(0, rows.shape[0], batch_size):
+            batch = rows[start : start + batch_size]
+            nb = batch.shape[0]
+            n_blk = -(-nb // self.block_rows)
+            br = self.block_rows
+
+            _threads.hold_one_thread()
+
+            def block(j):
+                part = batch[j * br : (j + 1) * br]
+                return run(_backprop.BLOCK, net, data, self.works[j], optimizer, part, br, self._empty)[0]
+
+            losses = self._in_threads(block, n_blk)
+            sw_sum = float(sw[batch].sum(dtype=np.float64))
+            if not sw_sum > 0:
+                continue
+            loss_sum += nb * (sum(losses) + 0.5 * alpha * sumsq) / sw_sum
+            grads = self.grads[:n_blk]
+
+            def step(i):
+                lo, hi = self.slices[i]
+                return run(_backprop.STEP, net, data, self.works[0], (*head, t, lo, hi, *tail), batch, nb, grads)
+
+            results = self._in_threads(step, len(self.slices))
+            sumsq = sum(r[0] for r in results)
+            t = results[0][1]
+        return loss_sum, t
