@@ -6,6 +6,7 @@
   (tests/reference.py), and two epochs of adam and sgd against its
   trajectory, in float64 and float32.
 - Central differences away from the kinks, in both dtypes.
+- Batches in row blocks on threads: one result whatever the thread count.
 - The estimator: output layout and prediction shapes, score, validation
   loss and early stopping, L-BFGS despite the kinks, quantile coverage on
   held-out heteroscedastic data, robustness to outliers, ignored
