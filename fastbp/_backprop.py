@@ -9,11 +9,14 @@ dtype and is compiled once for it:
     ``(units[i], units[i + 1])``; intercept ``i`` is
     ``params[bias_start[i]:bias_start[i + 1]]``.
 
-``data = (X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw)``
+``data = (X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw, loss_code, loss_params)``
     Dense ``X`` (C-contiguous), or an empty ``X`` and the three arrays of a
     CSR matrix when ``is_sparse``. ``Y`` holds the targets as floats of the
     same dtype, one column per output unit; ``sw`` the sample weights (ones
-    when the user gave none).
+    when the user gave none). ``loss_code`` and ``loss_params`` name a
+    robust loss of an identity output and its per-output parameters, or
+    are ``CANONICAL`` and unused for the output activation's own loss (see
+    :mod:`fastbp._losses`).
 
 ``work = (xbuf, acts, deltas, block_start, grad)``
     Buffers allocated once per fit. ``xbuf`` receives the gathered rows of
@@ -43,9 +46,9 @@ from ._activations import (
     activation_derivative_inplace,
     add_bias_activate_inplace,
     add_bias_output_activate_inplace,
-    output_delta_loss_into,
 )
 from ._jit import compile_ahead, inline_kernel, kernel
+from ._losses import CANONICAL, output_delta_loss_into
 from ._optimizers import (
     ADAM,
     adam_step_inplace,
@@ -304,7 +307,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
       quiet host; 4.1-4.4 s at best).
     """
     params, coef_start, bias_start, units, hidden_code, out_code = net
-    X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw = data
+    X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw, loss_code, loss_params = data
+    loss_code = out_code if loss_code == CANONICAL else loss_code
     xbuf, acts, deltas, block_start, grad = work
     solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
     drop_rates, drop_key = optimizer[13:15]
@@ -371,9 +375,10 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
 
             # backward pass: grad = sum_i sw_i * dloss_i/dparams, without the L2
             # term and before division by the weight sum. Output layer:
-            # delta = sw * (g(z) - y) for the canonical loss/link pairs
+            # delta = sw * (g(z) - y) for the canonical loss/link pairs (the
+            # robust losses' own gradient where it differs)
             D = view(deltas, block_start[n_layers], (nb, units[n_layers]))
-            loss, sw_sum = output_delta_loss_into(A, Y, sw, rows, start, out_code, D)
+            loss, sw_sum = output_delta_loss_into(A, Y, sw, rows, start, loss_code, loss_params, D)
             # layer by layer: gradient of layer k-1's weights from its input and
             # delta, then the delta of the layer below by the chain rule
             for k in range(n_layers, 0, -1):

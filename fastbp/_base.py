@@ -305,6 +305,10 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """The sample weights training uses (the classifier folds in class_weight)."""
         return sample_weight
 
+    def _kernel_loss(self, n_outputs):
+        """The kernels' ``loss`` for ``as_kernel_data``; None: the output activation's own."""
+        return None
+
     # -- fitted parameters: views into the flat parameter vector ---------
     #
     # ``coefs_`` and ``intercepts_`` are plain lists of views into the
@@ -622,10 +626,12 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         optimizer state (Adam's moments, SGD's velocity) is not carried, so
         a ``partial_fit`` of the returned model starts it afresh. Training
         options scikit-learn's MLP lacks (``class_weight``,
-        ``label_smoothing``, ``early_stopping_metric``, ``weight_decay``,
-        ``max_grad_norm``, ``warmup_fraction``, and the ``learning_rate``
-        schedules 'cosine', 'warmup_cosine' and 'coslog4', which the returned
-        model replaces by 'constant') change only how a model is trained: the
+        ``label_smoothing``, ``early_stopping_metric``, ``dropout``,
+        ``weight_decay``, ``max_grad_norm``, ``warmup_fraction``, the
+        ``learning_rate`` schedules 'cosine', 'warmup_cosine' and 'coslog4',
+        which the returned model replaces by 'constant', and the regressor's
+        losses 'absolute_error', 'huber' and 'quantile', whose models are
+        identity-output networks) change only how a model is trained: the
         model is returned with a warning naming them.
 
         Returns

@@ -190,6 +190,7 @@ class StochasticTraining:
                 est.solver, est.learning_rate_init, network.n_params, network.dtype
             )
         self.train = None  # all rows
+        loss = est._kernel_loss(Y.shape[1])
         if est.early_stopping:
             if est._best_params is None:
                 est._best_params = network.params.copy()
@@ -198,7 +199,7 @@ class StochasticTraining:
             self.sw_val = None if sample_weight is None else sample_weight[val]
             # the validation loss: the compiled loss over the validation rows
             self.val_data = as_kernel_data(
-                self.X_val, Y[val], self.sw_val, dtype=network.dtype, n_outputs=Y.shape[1]
+                self.X_val, Y[val], self.sw_val, dtype=network.dtype, n_outputs=Y.shape[1], loss=loss
             )
             self.val_work = network.workspace(min(LBFGS_CHUNK, len(val)), self.val_data[4])
             self.val_grad = np.empty(network.n_params, dtype=network.dtype)
@@ -220,7 +221,7 @@ class StochasticTraining:
         self.warmup_steps = 0
         if est.learning_rate == "warmup_cosine":
             self.warmup_steps = min(round(float(est.warmup_fraction) * self.n_steps), self.n_steps - 1)
-        self.data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
+        self.data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1], loss=loss)
         self.work = network.workspace(self.batch_size, self.data[4])
         self.n_rows = X.shape[0]
 
@@ -488,7 +489,8 @@ def train_lbfgs(est, X, Y, sample_weight, callbacks):
     lowest-loss weights evaluated so far.
     """
     network = est._network
-    data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1])
+    loss = est._kernel_loss(Y.shape[1])
+    data = as_kernel_data(X, Y, sample_weight, dtype=network.dtype, n_outputs=Y.shape[1], loss=loss)
     work = network.workspace(est._batch_rows(X.shape[0]), data[4])
     net = network.net()
     grad = np.empty(network.n_params, dtype=network.dtype)

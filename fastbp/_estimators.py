@@ -7,13 +7,14 @@ from sklearn.base import ClassifierMixin, RegressorMixin, _fit_context
 from sklearn.metrics import accuracy_score, r2_score
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 from sklearn.preprocessing import LabelBinarizer
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.class_weight import compute_sample_weight
 from sklearn.utils.metaestimators import available_if
 from sklearn.utils.multiclass import _check_partial_fit_first_call, type_of_target, unique_labels
 from sklearn.utils.validation import column_or_1d, validate_data
 
 from ._base import BaseBackprop
+from ._losses import ROBUST_LOSSES, loss_parameters
 
 _PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
@@ -546,17 +547,43 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     A drop-in replacement for :class:`sklearn.neural_network.MLPRegressor`
     with the same parameters, defaults and fitted attributes. It minimises
     half the squared error (identity output) or half the Poisson deviance
-    (exp output), summed over outputs.
+    (exp output), summed over outputs, or one of the robust losses of an
+    identity output: absolute error, Huber loss, quantile (pinball) loss.
 
     Parameters
     ----------
-    loss : {'squared_error', 'poisson'}, default='squared_error'
-        Loss to minimise. For several outputs the squared error is summed
-        over outputs, so that the reported loss is the function whose
-        gradient is followed (scikit-learn reports its mean over outputs
-        while following the gradient of the sum)."""
+    loss : {'squared_error', 'poisson', 'absolute_error', 'huber', 'quantile'}, default='squared_error'
+        Loss to minimise, per sample summed over outputs, so that the
+        reported loss is the function whose gradient is followed
+        (scikit-learn reports the mean of the squared error over outputs
+        while following the gradient of the sum). With ``e`` the prediction
+        minus the target: 'squared_error' ``e^2 / 2``; 'poisson' half the
+        Poisson deviance, with an exponential output (non-negative targets
+        only); 'absolute_error' ``|e|``; 'huber' ``e^2 / 2`` where ``|e| <=
+        delta`` and ``delta * (|e| - delta / 2)`` outside (PyTorch's
+        ``HuberLoss``); 'quantile' the pinball loss of each quantile ``tau``
+        in ``quantile``, ``(1 - tau) * e`` above the target and ``-tau * e``
+        below it, averaged over the quantiles. At the kinks the gradient
+        is the midpoint of the subgradients: 0 for 'absolute_error' where
+        ``e = 0``, ``(1/2 - tau) / n_quantiles`` for 'quantile'.
+        scikit-learn's MLPRegressor has only 'squared_error' and 'poisson'."""
         + _PARAMETERS_DOC
         + """
+    delta : float > 0, default=1.0
+        Where the Huber loss turns from quadratic to linear, in the units of
+        the target. Used by ``loss='huber'`` only, ignored otherwise.
+        scikit-learn's MLPRegressor has no such parameter.
+    quantile : float in (0, 1) or list of such floats, default=0.5
+        The quantile(s) ``loss='quantile'`` predicts; ignored by the other
+        losses. Several distinct quantiles give one output per (target,
+        quantile) pair, target-major: output ``t * n_quantiles + k`` is
+        quantile ``quantile[k]`` of target ``t``, so ``predict(X)`` has
+        shape ``(n_samples, n_quantiles)`` for one target (reshape to
+        ``(n_samples, n_targets, n_quantiles)`` for several), and one
+        quantile of one target predicts a 1-D array as the other losses.
+        :meth:`score` is then the mean R^2 over the outputs, each against
+        its target. scikit-learn's MLPRegressor has no such parameter.
+
     Attributes
     ----------"""
         + _ATTRIBUTES_DOC
@@ -577,7 +604,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
     _sklearn_class = MLPRegressor
     _parameter_constraints: dict = {
         **BaseBackprop._parameter_constraints,
-        "loss": [StrOptions({"squared_error", "poisson"})],
+        "loss": [StrOptions({"squared_error", "poisson", "absolute_error", "huber", "quantile"})],
+        "delta": [Interval(Real, 0, None, closed="neither")],
+        "quantile": [Interval(Real, 0, 1, closed="neither"), "array-like"],  # a list: see _quantiles
     }
 
     def __init__(
@@ -612,7 +641,11 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         warmup_fraction=0.1,
         weight_decay=0.0,
         max_grad_norm=None,
+        delta=1.0,
+        quantile=0.5,
     ):
+        self.delta = delta
+        self.quantile = quantile
         super().__init__(
             hidden_layer_sizes=hidden_layer_sizes,
             activation=activation,
@@ -660,17 +693,76 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             y = column_or_1d(y, warn=True)
         if self.loss == "poisson" and np.any(y < 0):
             raise ValueError("loss='poisson' needs non-negative targets; y has negative values.")
+        n_quantiles = len(self._quantiles())  # (checked whatever the loss, as the constraints are)
         Y = y.reshape(-1, 1) if y.ndim == 1 else y
+        if self.loss == "quantile" and n_quantiles > 1:
+            Y = np.repeat(Y, n_quantiles, axis=1)  # one column per (target, quantile), target-major
         return X, Y, y
+
+    def _quantiles(self):
+        """``quantile`` as a tuple of floats; a list's entries are checked here."""
+        quantile = self.quantile
+        if isinstance(quantile, Real):
+            return (float(quantile),)  # checked by the constraints
+        values = list(np.ravel(quantile)) if np.ndim(quantile) == 1 else []
+        if not (
+            values
+            and all(isinstance(v, Real) and 0 < v < 1 for v in values)
+            and len(set(values)) == len(values)
+        ):
+            raise InvalidParameterError(
+                f"The 'quantile' parameter of {type(self).__name__} must be a float in (0, 1) "
+                f"or a non-empty list of distinct floats in (0, 1); got {quantile!r}."
+            )
+        return tuple(float(v) for v in values)
+
+    def _kernel_loss(self, n_outputs):
+        if self.loss not in ROBUST_LOSSES:
+            return None
+        return loss_parameters(self.loss, n_outputs, float(self.delta), self._quantiles())
 
     def _output_activation(self):
         return "exp" if self.loss == "poisson" else "identity"
+
+    def _targets_of_outputs(self, y, y_pred):
+        """``y`` with each target repeated for its quantiles' outputs (else ``y`` itself)."""
+        y = np.asarray(y)
+        n_targets = 1 if y.ndim == 1 else y.shape[1]
+        n_outputs = 1 if y_pred.ndim == 1 else y_pred.shape[1]
+        if self.loss != "quantile" or n_outputs == n_targets or n_outputs % n_targets:
+            return y
+        return np.repeat(y.reshape(len(y), n_targets), n_outputs // n_targets, axis=1)
 
     def _score(self, X, y, sample_weight):
         y_pred = self._forward(X, check_input=False)
         if not np.isfinite(y_pred).all():
             return np.nan
-        return r2_score(y, y_pred.ravel() if y_pred.shape[1] == 1 else y_pred, sample_weight=sample_weight)
+        y_pred = y_pred.ravel() if y_pred.shape[1] == 1 else y_pred
+        return r2_score(self._targets_of_outputs(y, y_pred), y_pred, sample_weight=sample_weight)
+
+    def score(self, X, y, sample_weight=None):
+        """Coefficient of determination R^2 of the predictions.
+
+        scikit-learn's ``RegressorMixin.score``; with several quantiles of
+        ``loss='quantile'`` it is the mean R^2 over the outputs, each output
+        scored against its target (``y`` repeated per quantile).
+
+        Parameters
+        ----------
+        X : {array-like, sparse matrix} of shape (n_samples, n_features)
+            Test samples.
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+            True values.
+        sample_weight : array-like of shape (n_samples,), default=None
+            Sample weights.
+
+        Returns
+        -------
+        score : float
+            R^2 of ``self.predict(X)`` against ``y``.
+        """
+        y_pred = self.predict(X)
+        return r2_score(self._targets_of_outputs(y, y_pred), y_pred, sample_weight=sample_weight)
 
     def predict(self, X):
         """Predict targets.
@@ -683,7 +775,9 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         Returns
         -------
         y : ndarray of shape (n_samples,) or (n_samples, n_outputs)
-            Predicted values, in the dtype of the training data.
+            Predicted values, in the dtype of the training data; with
+            several quantiles one column per (target, quantile) pair (see
+            ``quantile``).
         """
         y_pred = self._forward(X)
         return y_pred.ravel() if y_pred.shape[1] == 1 else y_pred

@@ -8,7 +8,8 @@ import functools
 
 import numpy as np
 
-from ._activations import HIDDEN_CODES, OUTPUT_CODES
+from ._activations import HIDDEN_CODES
+from ._losses import CANONICAL, OUTPUT_CODES
 
 _INDEX = np.int64
 
@@ -218,11 +219,14 @@ def _placeholder(dtype, shape):
     return _readonly(np.empty(shape, dtype=dtype))
 
 
-def as_kernel_data(X, Y=None, sample_weight=None, *, dtype, n_outputs):
+def as_kernel_data(X, Y=None, sample_weight=None, *, dtype, n_outputs, loss=None):
     """The ``data`` tuple for the kernels, read-only, in ``dtype``.
 
     ``X`` is a C-contiguous ndarray or a CSR matrix (validated already).
-    Without ``Y`` (prediction) the targets and weights are empty.
+    Without ``Y`` (prediction) the targets and weights are empty. ``loss``
+    is ``(code, params)`` of a robust regression loss
+    (:func:`fastbp._losses.loss_parameters`); without it the kernels use
+    the output activation's own loss.
     """
     dtype = np.dtype(dtype)
     if hasattr(X, "indptr"):
@@ -245,4 +249,8 @@ def as_kernel_data(X, Y=None, sample_weight=None, *, dtype, n_outputs):
             sample_weight = np.ones(X.shape[0], dtype=dtype)
         Y = _readonly(np.ascontiguousarray(Y, dtype=dtype))
         sample_weight = _readonly(np.ascontiguousarray(sample_weight, dtype=dtype))
-    return (dense, *sp, Y, sample_weight)
+    if loss is None:
+        loss = (CANONICAL, _placeholder(dtype, (0, n_outputs)))
+    else:
+        loss = (int(loss[0]), _readonly(np.ascontiguousarray(loss[1], dtype=dtype)))
+    return (dense, *sp, Y, sample_weight, *loss)

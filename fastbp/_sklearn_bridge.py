@@ -4,6 +4,16 @@ scikit-learn's MLP predicts from plain lists ``coefs_``/``intercepts_`` and a
 handful of fitted attributes; both directions copy those arrays, never
 share them. Predictions agree to rounding (fastbp's vectorised exp, tanh
 and logistic are a few ulp from NumPy's), not bit for bit.
+
+The regressor's robust losses ('absolute_error', 'huber', 'quantile', with
+``delta`` and ``quantile``) are training settings in this sense: their
+models are identity-output networks, which an ``MLPRegressor`` with
+``loss='squared_error'`` predicts exactly, so they are carried with a
+warning naming them. Several quantiles give ``n_outputs_`` columns, one per
+(target, quantile) pair, which the ``MLPRegressor`` predicts alike; its
+``score`` then needs the targets repeated per quantile
+(``np.repeat(y, n_quantiles, axis=1)`` for one target), as fastbp's
+``score`` does itself.
 """
 
 import copy
@@ -13,6 +23,7 @@ import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
 from ._driver import STEP_SCHEDULES
+from ._losses import ROBUST_LOSSES
 from ._network import Network
 
 # fitted attributes both libraries have, copied as they are (lists copied)
@@ -53,12 +64,19 @@ def to_sklearn(est, sklearn_class):
     network = est._synced_network()
     extra = _sklearn_only_params(est, sklearn_class)
     defaults = type(est)().get_params()
-    changed = [name for name, value in extra.items() if value != defaults[name]]
+    # (no default is an array: a quantile array differs, and would not compare to a float)
+    changed = [
+        name for name, value in extra.items() if isinstance(value, np.ndarray) or value != defaults[name]
+    ]
     params = {name: value for name, value in est.get_params().items() if name not in extra}
     if params["learning_rate"] in STEP_SCHEDULES:  # a value of fastbp's own
         params["learning_rate"] = defaults["learning_rate"]
         changed.append("learning_rate")
-    changed = sorted(changed)
+    # (the robust losses train an identity output, as squared_error does)
+    if "loss" in defaults and est.loss in ROBUST_LOSSES:
+        params["loss"] = "squared_error"
+        changed.append("loss")
+    changed.sort()
     if changed:
         warnings.warn(
             f"{sklearn_class.__name__} cannot carry the training settings {changed}; the "

@@ -18,12 +18,18 @@ Loss of a data set (or a batch) with sample weights ``sw``::
 
 where ``loss_i`` is summed over the outputs of sample ``i``. Intercepts are
 not penalised.
+
+The regressor's robust losses (:func:`robust_loss`) pair an identity output
+with another loss than squared error; the functions below take them as
+``loss``, a dict of :func:`robust_loss`'s keyword arguments, with ``Y``
+holding the targets, one column per target (not per output).
 """
 
 import numpy as np
 
 HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
 OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
+ROBUST_LOSSES = ("absolute_error", "huber", "quantile")
 
 
 # -- activations -------------------------------------------------------------
@@ -113,6 +119,36 @@ def sample_losses(name, P, Y, dtype=np.float64):
     raise ValueError(name)
 
 
+def robust_loss(name, P, Y, delta=1.0, quantiles=(0.5,)):
+    """Loss of every sample and its gradient ``dloss/dP``, for an identity output.
+
+    ``Y`` holds one column per target. For 'quantile' ``P`` has one column
+    per (target, quantile): target ``t``'s quantile ``k`` in column
+    ``t * len(quantiles) + k``, and a sample's loss is, per target, the mean
+    over its quantiles. The residual is ``r = y - p``. At the kinks the
+    gradient is the middle of the subgradients.
+    """
+    P = np.asarray(P, dtype=np.float64)
+    Y = np.asarray(Y, dtype=np.float64)
+    if name == "absolute_error":
+        r = Y - P
+        return np.abs(r).sum(axis=1), -np.sign(r)
+    if name == "huber":
+        r = Y - P
+        small = np.abs(r) <= delta
+        losses = np.where(small, 0.5 * r**2, delta * (np.abs(r) - 0.5 * delta))
+        return losses.sum(axis=1), np.where(small, -r, -delta * np.sign(r))
+    if name == "quantile":
+        q = len(quantiles)
+        tau = np.tile(np.asarray(quantiles, dtype=np.float64), Y.shape[1])
+        r = np.repeat(Y, q, axis=1) - P
+        # pinball: tau * r under-predicting (r > 0), (tau - 1) * r over-predicting
+        losses = np.where(r > 0, tau * r, (tau - 1) * r)
+        grad = np.where(r > 0, -tau, np.where(r < 0, 1 - tau, 0.5 - tau))
+        return losses.sum(axis=1) / q, grad / q
+    raise ValueError(name)
+
+
 # -- forward and backward passes ---------------------------------------------------
 
 
@@ -141,21 +177,27 @@ def predict(coefs, intercepts, X, activation, out_activation):
     return forward(coefs, intercepts, X, activation, out_activation)[1][-1]
 
 
-def raw_loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, dtype=np.float64):
+def raw_loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, dtype=np.float64, loss=None):
     """Weighted loss sum, weight sum and raw gradient of a batch.
 
     Returns ``(sum_i sw_i * loss_i, sum_i sw_i, coef_grads, intercept_grads)``
     where the gradients are ``sum_i sw_i * dloss_i / dparams``: no L2 term,
     not divided by the weight sum. This is what the kernel
-    ``batch_loss_grad_into`` computes.
+    ``batch_loss_grad_into`` computes. ``loss``: a robust loss (see the
+    module docstring) instead of the output activation's own.
     """
     Y = np.asarray(Y, dtype=np.float64)
     sw = np.asarray(sw, dtype=np.float64)
     Z, A = forward(coefs, intercepts, X, activation, out_activation)
-    loss_sum = np.sum(sw * sample_losses(out_activation, A[-1], Y, dtype))
-
-    # canonical pairs: dloss/dz of the output layer is g(z) - y
-    delta = sw[:, None] * (A[-1] - Y)
+    if loss is None:
+        loss_sum = np.sum(sw * sample_losses(out_activation, A[-1], Y, dtype))
+        # canonical pairs: dloss/dz of the output layer is g(z) - y
+        delta = sw[:, None] * (A[-1] - Y)
+    else:
+        assert out_activation == "identity"
+        losses, grad = robust_loss(P=A[-1], Y=Y, **loss)
+        loss_sum = np.sum(sw * losses)
+        delta = sw[:, None] * grad  # identity output: dloss/dz = dloss/dP
     coef_grads = [None] * len(coefs)
     intercept_grads = [None] * len(coefs)
     for k in range(len(coefs) - 1, -1, -1):
@@ -173,14 +215,14 @@ def l2_sum(coefs):
     return sum(np.sum(np.asarray(W, dtype=np.float64) ** 2) for W in coefs)
 
 
-def loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, alpha, dtype=np.float64):
+def loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, alpha, dtype=np.float64, loss=None):
     """Loss (L2 term included) and its gradient, the finished form.
 
     ``dW = (A_prev.T @ delta + alpha * W) / sum(sw)`` and
     ``db = sum(delta) / sum(sw)``.
     """
     loss_sum, sw_sum, coef_grads, intercept_grads = raw_loss_grad(
-        coefs, intercepts, X, Y, sw, activation, out_activation, dtype
+        coefs, intercepts, X, Y, sw, activation, out_activation, dtype, loss
     )
     loss = (loss_sum + 0.5 * alpha * l2_sum(coefs)) / sw_sum
     coef_grads = [(g + alpha * np.asarray(W, dtype=np.float64)) / sw_sum for g, W in zip(coef_grads, coefs)]
@@ -285,7 +327,7 @@ def clip_by_global_norm(grads, max_norm):
 
 def run_epoch(
     coefs, intercepts, X, Y, sw, rows, batch_size, activation, out_activation, alpha, optimizer,
-    dtype=np.float64, learning_rate=None, first_step=0, max_grad_norm=None,
+    dtype=np.float64, learning_rate=None, first_step=0, max_grad_norm=None, loss=None,
 ):  # fmt: skip
     """One epoch of mini-batch training over ``rows``, in that order.
 
@@ -310,10 +352,10 @@ def run_epoch(
         batch = rows[start : start + batch_size]
         if not sw[batch].sum() > 0:
             continue
-        loss, coef_grads, intercept_grads = loss_grad(
-            coefs, intercepts, X[batch], Y[batch], sw[batch], activation, out_activation, alpha, dtype
+        batch_loss, coef_grads, intercept_grads = loss_grad(
+            coefs, intercepts, X[batch], Y[batch], sw[batch], activation, out_activation, alpha, dtype, loss
         )
-        loss_sum += len(batch) * loss
+        loss_sum += len(batch) * batch_loss
         grads = coef_grads + intercept_grads
         if max_grad_norm is not None:
             grads = clip_by_global_norm(grads, max_grad_norm)

@@ -10,6 +10,7 @@ from numba.core.runtime import _nrt_python, rtsys
 from scipy import sparse
 
 from fastbp._backprop import BLOCK, EPOCH, NO_DROPOUT, STEP, run
+from fastbp._losses import loss_parameters
 from fastbp._network import Network, as_kernel_data
 from fastbp._optimizers import ADAM, COSINE, COSLOG4, SGD
 
@@ -29,16 +30,25 @@ def nrt_stats():
     _nrt_python.memsys_disable_stats()
 
 
-def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS):
+def _network_and_data(X, Y, sw, dtype, rng, loss):
+    """A softmax network and its data, or an identity one with a robust regression ``loss``."""
+    network = Network([7, 5, 4, 3], "tanh", "softmax" if loss is None else "identity", dtype)
+    network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
+    if loss is not None:
+        loss = loss_parameters(loss, 3, delta=0.3, quantiles=(0.1, 0.5, 0.9))
+    return network, as_kernel_data(X, Y, sw, dtype=network.dtype, n_outputs=3, loss=loss)
+
+
+def _allocations_of_one_epoch(
+    n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS, loss=None
+):
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
     Y = rng.rand(n_samples, 3)
     if sparse_input:
         X[X < 0.5] = 0
         X = sparse.csr_matrix(X)
-    network = Network([7, 5, 4, 3], "tanh", "softmax", dtype)
-    network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
-    data = as_kernel_data(X, Y, rng.rand(n_samples), dtype=network.dtype, n_outputs=3)
+    network, data = _network_and_data(X, Y, rng.rand(n_samples), dtype, rng, loss)
     work = network.workspace(batch_size, sparse_input)
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
@@ -69,13 +79,11 @@ def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dt
     assert few == n_arrays
 
 
-def _allocations_of_blocked_batch(n_rows, task, solver, dtype, dropout, options=DEFAULTS):
+def _allocations_of_blocked_batch(n_rows, task, solver, dtype, dropout, options=DEFAULTS, loss=None):
     """A batch's BLOCK (its gradient) or STEP (its update) call, as :mod:`fastbp._parallel` makes it."""
     rng = np.random.RandomState(0)
     X, Y = rng.randn(n_rows, 7), rng.rand(n_rows, 3)
-    network = Network([7, 5, 4, 3], "tanh", "softmax", dtype)
-    network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
-    data = as_kernel_data(X, Y, rng.rand(n_rows), dtype=network.dtype, n_outputs=3)
+    network, data = _network_and_data(X, Y, rng.rand(n_rows), dtype, rng, loss)
     work = network.workspace(n_rows, False)
     state = np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
     optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, *state, 0, 3, network.n_params - 2)
@@ -118,3 +126,15 @@ def test_optimizer_options_allocate_nothing_per_batch(options, solver, dtype):
     few, n_arrays = _allocations_of_one_epoch(40, 10, solver, False, dtype, "dropout", options)
     many, _ = _allocations_of_one_epoch(400, 10, solver, False, dtype, "dropout", options)
     assert many == few == n_arrays
+
+
+@pytest.mark.parametrize("loss", ["absolute_error", "huber", "quantile"])
+@pytest.mark.parametrize("solver", [ADAM, SGD])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_robust_losses_allocate_nothing_per_batch(loss, solver, dtype):
+    few, n_arrays = _allocations_of_one_epoch(40, 10, solver, False, dtype, "dropout", loss=loss)
+    many, _ = _allocations_of_one_epoch(400, 10, solver, False, dtype, "dropout", loss=loss)
+    assert many == few == n_arrays
+    few, n_arrays = _allocations_of_blocked_batch(10, BLOCK, solver, dtype, "no-dropout", loss=loss)
+    many, _ = _allocations_of_blocked_batch(200, BLOCK, solver, dtype, "no-dropout", loss=loss)
+    assert few == many == n_arrays

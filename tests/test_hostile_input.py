@@ -257,6 +257,58 @@ TABLE = [
         params={"loss": "poisson", "solver": "lbfgs"},
     ),
     *_expand("y-complex", REG, TRAIN, "Complex data not supported", y=lambda X, y: y.astype(complex)),
+    # -- robust losses: delta > 0; quantile a float in (0, 1) or a non-empty
+    # list of distinct ones, checked whatever the loss (as the constraints are)
+    *[
+        row
+        for loss, param, value, name, bounds in [
+            ("huber", "delta", -1.0, "negative", "0.0, inf"),
+            ("huber", "delta", np.nan, "nan", "0.0, inf"),
+            ("huber", "delta", "1", "string", "0.0, inf"),
+            ("quantile", "quantile", 0.0, "zero", "0.0, 1.0"),
+            ("quantile", "quantile", 1.0, "one", "0.0, 1.0"),
+            ("quantile", "quantile", -0.5, "negative", "0.0, 1.0"),
+            ("quantile", "quantile", np.nan, "nan", "0.0, 1.0"),
+            ("quantile", "quantile", "0.5", "string", "0.0, 1.0"),
+        ]
+        for row in _expand(
+            f"{loss}-{param}-{name}",
+            REG,
+            TRAIN,
+            rf"The '{param}' parameter of BackpropRegressor must be a float in the range \({bounds}\)",
+            params={"loss": loss, param: value},
+        )
+    ],
+    *[
+        row
+        for value, name, loss in [
+            ([], "empty-list", "quantile"),
+            (np.array([]), "empty-array", "quantile"),
+            ([0.1, 0.5, 0.1], "duplicates", "quantile"),
+            ([0.5, 1.0], "list-with-one", "quantile"),
+            ([0.0, 0.5], "list-with-zero", "quantile"),
+            ([0.5, np.nan], "list-with-nan", "quantile"),
+            (["0.5"], "list-with-string", "quantile"),
+            ([True], "list-with-bool", "quantile"),
+            ([[0.1, 0.9]], "nested-list", "quantile"),
+            ([], "empty-list-unused", "squared_error"),
+        ]
+        for row in _expand(
+            f"quantile-{name}",
+            REG,
+            TRAIN,
+            "The 'quantile' parameter of BackpropRegressor must be a float in \\(0, 1\\) or a non-empty "
+            "list of distinct floats in \\(0, 1\\); got",
+            params={"loss": loss, "quantile": value},
+        )
+    ],
+    *_expand(
+        "quantile-lbfgs-duplicates",
+        REG,
+        (FIT,),
+        "The 'quantile' parameter of BackpropRegressor must be",
+        params={"loss": "quantile", "solver": "lbfgs", "quantile": [0.3, 0.3]},
+    ),
     *_expand(
         "y-continuous-for-classifier",
         CLF,
@@ -465,8 +517,16 @@ INVALID_PARAMETERS = {
     "warmup_fraction": 1.0,
     "weight_decay": -1,
     "max_grad_norm": 0,
+    "delta": 0.0,  # regressor only
+    "quantile": 1.5,  # regressor only
 }
-ONLY_FOR = {"loss": BackpropRegressor, "class_weight": BackpropClassifier, "label_smoothing": BackpropClassifier}
+ONLY_FOR = {
+    "loss": BackpropRegressor,
+    "class_weight": BackpropClassifier,
+    "label_smoothing": BackpropClassifier,
+    "delta": BackpropRegressor,
+    "quantile": BackpropRegressor,
+}
 
 
 @pytest.mark.parametrize("Est", [BackpropClassifier, BackpropRegressor], ids=lambda E: E.__name__)

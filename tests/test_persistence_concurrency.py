@@ -51,6 +51,13 @@ CASES = {
     "reg64": ("BackpropRegressor", {}, "float64", False, False),
     "reg32": ("BackpropRegressor", {}, "float32", False, False),
     "reg32_csr": ("BackpropRegressor", {}, "float32", True, False),
+    "reg64_quantiles": (
+        "BackpropRegressor",
+        {"loss": "quantile", "quantile": [0.1, 0.9]},
+        "float64",
+        False,
+        False,
+    ),
 }
 BASE_PARAMS = dict(hidden_layer_sizes=(8,), max_iter=5, learning_rate_init=0.01, random_state=0)
 

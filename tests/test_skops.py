@@ -40,6 +40,12 @@ FITS = {
         Y_REG,
     ),
     "adam-reg-warm": (BackpropRegressor, dict(max_iter=5, warm_start=True), X_REG, Y_REG),
+    "quantiles-reg": (
+        BackpropRegressor,
+        dict(loss="quantile", quantile=[0.1, 0.9], max_iter=5),
+        X_REG,
+        Y_REG,
+    ),
 }
 
 
