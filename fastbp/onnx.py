@@ -55,7 +55,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ._estimators import BackpropClassifier, BackpropRegressor
 
-__all__ = ["HIDDEN_ACTIVATIONS", "MIN_OPSET", "OUTPUT_ACTIVATIONS", "hidden_activations", "register"]
+__all__ = ["HIDDEN_ACTIVATIONS", "MIN_OPSET", "OUTPUT_ACTIVATIONS", "GraphBuilder", "register"]
 
 # Softmax takes its axis as meant per row from 13 on, and every operator
 # used here exists in 13 (onnxruntime >= 1.7)
@@ -210,7 +210,7 @@ OUTPUT_ACTIVATIONS = {
 """Output activation name (``out_activation_``) -> the same kind of row."""
 
 
-def hidden_activations(network):
+def _hidden_activations(network):
     """The name of each hidden layer's activation in a fitted ``network``.
 
     The converters read the activations only here: ``network.activation`` is
@@ -232,7 +232,7 @@ def _row(table, name, kind):
 def _network_into(g, model, x):
     """Add the network's layers on input ``x``; the name of its output activations."""
     network = model._synced_network()
-    activations = hidden_activations(network) + [network.out_activation]
+    activations = _hidden_activations(network) + [network.out_activation]
     for i, (coef, intercept) in enumerate(zip(network.coefs, network.intercepts)):
         x = g.op("Gemm", x, g.const(coef), g.const(intercept))
         if i < len(network.coefs) - 1:

@@ -216,6 +216,13 @@ def test_regressor_outputs_have_shape_n_by_n_outputs(loss, n_targets, dtype):
     assert_allclose(out, model.predict(Xt).reshape(-1, n_targets), **TOL[dtype])
 
 
+def test_dropout_leaves_nothing_to_convert():
+    # dropout is the identity at prediction
+    model = _fit(BackpropClassifier, X, LABELS["multiclass-int"], dropout=[0.3, 0.1])
+    out = _run(model, X, options={id(model): {"zipmap": False}})
+    assert_allclose(out["probabilities"], model.predict_proba(X), **TOL[np.float64])
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_pipelines(dtype):
     Xs = (X * 7 + 3).astype(dtype)  # unscaled, so the scaler matters
@@ -327,7 +334,7 @@ def test_per_layer_activations_are_read_layer_by_layer(dtype):
     model = BackpropRegressor(hidden_layer_sizes=(7, 6, 5), max_iter=20, random_state=0).fit(X, X[:, :2])
     network = model._synced_network()
     network.activation = names
-    assert fastbp_onnx.hidden_activations(network) == names
+    assert fastbp_onnx._hidden_activations(network) == names
     a = X
     for coef, intercept, name in zip(network.coefs, network.intercepts, names + ["identity"]):
         a = REFERENCE[name](a @ coef + intercept)
