@@ -58,7 +58,7 @@ from ._estimators import BackpropClassifier, BackpropRegressor
 __all__ = ["HIDDEN_ACTIVATIONS", "MIN_OPSET", "OUTPUT_ACTIVATIONS", "GraphBuilder", "register"]
 
 # Softmax takes its axis as meant per row from 13 on, and every operator
-# used here exists in 13 (onnxruntime >= 1.7)
+# used here exists in 13
 MIN_OPSET = 13
 
 _SELU_ALPHA = 1.6732632423543772848170429916717
@@ -111,7 +111,7 @@ class GraphBuilder:
         elif array.dtype.kind in "iub":
             values, onnx_type = array.astype(np.int64).ravel(), TensorProto.INT64
         else:
-            values, onnx_type = array.ravel(), self.proto
+            values, onnx_type = array.astype(self.dtype).ravel(), self.proto
         self._add_initializer(name, onnx_type, list(array.shape), values)
         return name
 
