@@ -23,7 +23,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from fastbp import BackpropClassifier, BackpropRegressor
-from fastbp._activations import HIDDEN_CODES, OUTPUT_CODES
+from fastbp._activations import HIDDEN_CODES
+from fastbp._losses import OUTPUT_CODES
 
 onnx = pytest.importorskip("onnx")
 ort = pytest.importorskip("onnxruntime")
