@@ -380,7 +380,7 @@ def test_bad_input_raises_clear_error(call, match):
 
 INVALID_PARAMETERS = {
     "hidden_layer_sizes": "abc",
-    "activation": "softplus",
+    "activation": "sine",
     "solver": "newton",
     "alpha": -1,
     "batch_size": 0,
