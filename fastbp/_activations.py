@@ -33,7 +33,7 @@ every derivative step of the backward pass, compute in the network's dtype.
 
 import numpy as np
 
-from ._elementary import erfc_and_gaussian, exp, log1p_unit, logistic, tanh
+from ._elementary import erfc_and_gaussian, exp, exp_and_expm1, log1p_unit, logistic, tanh
 from ._jit import call_at, inline_kernel, internal_kernel, kernel_address
 
 # hidden activations: scikit-learn's four, then those whose forward pass
@@ -83,14 +83,14 @@ FLOAT64_EPS, FLOAT32_EPS = 2.0**-52, 2.0**-23  # np.finfo(dtype).eps
 @inline_kernel
 def leaky_relu_with_derivative(z, one, slope):
     """``(f(z), f'(z))``: ``z`` above 0, ``slope * z`` below, in ``z``'s dtype."""
-    return (z, one) if z > 0 else (slope * z, slope)
+    return (z, one) if z > 0 else (slope * z, slope if z <= 0 else z)  # (f'(NaN) is NaN)
 
 
 @inline_kernel
 def elu_with_derivative(x, scale, alpha):
     """``scale * x`` above 0, ``scale * alpha * (e^x - 1)`` below: elu, or selu with its constants."""
-    e = exp(x)  # (used below 0 only)
-    return (scale * x, scale) if x > 0 else (scale * alpha * (e - 1.0), scale * alpha * e)
+    e, em1 = exp_and_expm1(x)  # (used below 0 only)
+    return (scale * x, scale) if x > 0 else (scale * alpha * em1, scale * alpha * e)
 
 
 @inline_kernel

@@ -18,12 +18,13 @@ folds the two-part ln 2 of the range reduction into one rounded constant
 large arguments the result is either tiny next to other terms (softmax,
 logistic tails) or saturated (tanh).
 
-Two more serve the newer hidden activations, also in plain arithmetic (libm's
-erfc and log1p took ~30 ns an element here, scalar): ``erfc_and_gaussian``
-(GELU's normal CDF and density) within 2.2e-15 relative of SciPy's erfc on
-|x| <= 6 (3e-14 beyond, where exp's accuracy falls and erfc is below
-2e-17), and ``log1p_unit`` (softplus) within 3 ulp on [0, 1], its only
-domain there.
+Three more serve the newer hidden activations, also in plain arithmetic
+(libm's erfc and log1p took ~30 ns an element here, scalar):
+``erfc_and_gaussian`` (GELU's normal CDF and density) within 2.2e-15
+relative of SciPy's erfc on |x| <= 6 (3e-14 beyond, where exp's accuracy
+falls and erfc is below 2e-17), ``log1p_unit`` (softplus) within 3 ulp on
+[0, 1], its only domain there, and ``exp_and_expm1`` (ELU), which keeps
+``e^x - 1`` accurate near 0.
 """
 
 import numpy as np
@@ -133,6 +134,26 @@ def exp(x):
     tiny = e_r * _pow2(np.int64(ki) + 600) * _pow2(np.int64(-600))
     result = normal if x >= -708.0 else tiny
     return np.inf if x > 709.782712893384 else result  # ln(largest double)
+
+
+@inline_kernel
+def exp_and_expm1(x):
+    """``(e^x, e^x - 1)`` in float64, the second accurate near 0 too; NaN kept.
+
+    Below |x| = ln(2) / 2, ``e^x - 1`` is exp's Taylor polynomial without
+    its constant term, so nothing cancels; beyond, ``exp(x) - 1`` loses
+    nothing.
+    """
+    c = EXP_TAYLOR
+    x2 = x * x
+    x4 = x2 * x2
+    x8 = x4 * x4
+    q0 = (c[1] + c[2] * x) + (c[3] + c[4] * x) * x2
+    q1 = (c[5] + c[6] * x) + (c[7] + c[8] * x) * x2
+    q2 = (c[9] + c[10] * x) + (c[11] + c[12] * x) * x2
+    near_zero = x * ((q0 + q1 * x4) + (q2 + c[13] * x4) * x8)
+    e = exp(x)
+    return e, (near_zero if abs(x) < 0.34657359027997264 else e - 1.0)
 
 
 @internal_kernel

@@ -407,7 +407,11 @@ INVALID_PARAMETERS = {
     "class_weight": "uniform",  # classifier only
     "label_smoothing": 1.0,  # classifier only
 }
-ONLY_FOR = {"loss": BackpropRegressor, "class_weight": BackpropClassifier, "label_smoothing": BackpropClassifier}
+ONLY_FOR = {
+    "loss": BackpropRegressor,
+    "class_weight": BackpropClassifier,
+    "label_smoothing": BackpropClassifier,
+}
 
 
 @pytest.mark.parametrize("Est", [BackpropClassifier, BackpropRegressor], ids=lambda E: E.__name__)
