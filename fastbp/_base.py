@@ -408,9 +408,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             )
         if len(names) != n_hidden:
             raise ValueError(
-                f"activation has {len(names)} names for {n_hidden} hidden layers "
-                f"(hidden_layer_sizes={self.hidden_layer_sizes!r}): give one name per hidden "
-                "layer, or a single name for all of them."
+                f"activation must hold one name per hidden layer, {n_hidden} here "
+                f"(hidden_layer_sizes={self.hidden_layer_sizes!r}), or be a single name for "
+                f"all of them; got {len(names)} names: {activation!r}."
             )
         return names
 

@@ -21,14 +21,14 @@ def nrt_stats():
     _nrt_python.memsys_disable_stats()
 
 
-def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype):
+def _allocations_of_one_epoch(n_samples, batch_size, solver, sparse_input, dtype, activation="tanh"):
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
     Y = rng.rand(n_samples, 3)
     if sparse_input:
         X[X < 0.5] = 0
         X = sparse.csr_matrix(X)
-    network = Network([7, 5, 4, 3], "tanh", "softmax", dtype)
+    network = Network([7, 5, 4, 3], activation, "softmax", dtype)
     network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
     data = as_kernel_data(X, Y, rng.rand(n_samples), dtype=network.dtype, n_outputs=3)
     work = network.workspace(batch_size, sparse_input)
@@ -57,3 +57,13 @@ def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dt
     assert many == few
     # the only allocations are the runtime's wrappers of the arrays passed in
     assert few == n_arrays
+
+
+@pytest.mark.parametrize("activation", ["gelu", ("selu", "tanh"), ("relu", "mish")], ids=str)
+@pytest.mark.parametrize("sparse_input", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_activations_keeping_derivatives_allocate_nothing_per_batch(activation, sparse_input, dtype):
+    # their kernel, called by address, takes the workspace's views as they are
+    few, n_arrays = _allocations_of_one_epoch(40, 10, ADAM, sparse_input, dtype, activation)
+    many, _ = _allocations_of_one_epoch(400, 10, ADAM, sparse_input, dtype, activation)
+    assert many == few == n_arrays
