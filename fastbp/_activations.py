@@ -14,8 +14,8 @@ once per unit and training step.
 
 Those eight live in one kernel of their own, :func:`keeping_activation_inplace`,
 with a loop per activation so that each vectorizes (an if-chain inside one
-loop ran 3-6x slower). Compiled with the entry point it would have cost
-~2 s of every cold compile; it is compiled on first use instead, and the
+loop ran 3-6x slower). Compiled with the entry point it would have added
+1.5-2 s to every cold compile; it is compiled on first use instead, and the
 entry point calls it through its address (:func:`fastbp._jit.call_at`).
 
 Codes are plain integers so one compiled kernel serves every activation:
@@ -145,16 +145,17 @@ def softplus_with_derivative(x):
 
 @internal_kernel
 def keeping_activation_inplace(Z, bias, code, derivs, backward):
-    """Forward and backward step of a layer whose activation keeps ``f'(z)`` (codes from ``LEAKY_RELU`` on).
+    """The forward or backward step of a layer whose activation keeps ``f'(z)``.
 
-    Forward: ``Z <- f(Z + bias)``, and ``derivs <- f'(Z + bias)`` if
-    ``derivs`` has rows. Backward: ``Z <- Z * derivs``, ``Z`` holding the
-    layer's deltas (``bias`` is not read).
+    For the codes from ``LEAKY_RELU`` on. Forward: ``Z <- f(Z + bias)``,
+    and ``derivs <- f'(Z + bias)`` if ``derivs`` has rows. Backward:
+    ``Z <- Z * derivs``, ``Z`` holding the layer's deltas (``bias`` is not
+    read).
 
     Compiled on first use, not with the entry point, and called through its
     address (:func:`keeping_kernel_address`): its loops, one per activation
-    so that each vectorizes, took ~1.5 s to compile, which fits with
-    scikit-learn's four activations then never pay.
+    so that each vectorizes, take 1.5-2 s to compile, which fits that use
+    only scikit-learn's four activations then never pay.
     """
     n, m = Z.shape
     keep = derivs.shape[0] > 0

@@ -144,8 +144,8 @@ def call_at(typingctx, address, args):
     """Call the kernel whose machine code is at ``address`` with the tuple ``args``.
 
     A kernel called this way is compiled only when first needed (see
-    :func:`kernel_address`), not with its caller: code that most fits never
-    run costs their compile nothing. The call follows numba's calling
+    :func:`kernel_address`), not with its caller, so code that most fits
+    never run adds nothing to their compile. The call follows numba's calling
     convention for the argument types, which must be the kernel's
     signature; the kernel returns nothing and raises nothing (its status is
     not read).
