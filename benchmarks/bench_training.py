@@ -85,3 +85,33 @@ class Quality:
         model = common.make_estimator(workload, solver, max_iter=max_iter)
         common.fit_quietly(model, X_train, y_train)
         return float(model.score(X_test, y_test))
+
+
+ACTIVATIONS = [
+    "relu", "tanh", "logistic",
+    "leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "mish", "softplus",
+]  # fmt: skip
+
+
+class ActivationEpoch:
+    """Time of one adam epoch on digits by hidden activation, pinned threads.
+
+    The ratio to relu is what an activation costs. Versions without an
+    activation skip it.
+    """
+
+    params = [ACTIVATIONS, common.DTYPES]
+    param_names = ["activation", "dtype"]
+
+    def setup(self, activation, dtype):
+        common.pin_threads()
+        self.X, _, self.y, _ = common.load("digits", dtype)
+        self.classes = common.classes_of("digits", self.y)
+        self.model = common.make_estimator("digits", "adam", activation=activation)
+        try:  # warms the JIT (and compiles or loads the newer activations' kernel)
+            common.partial_fit_epoch(self.model, self.X, self.y, self.classes)
+        except ValueError as error:
+            raise NotImplementedError(f"no activation {activation!r} in this version") from error
+
+    def time_epoch(self, activation, dtype):
+        common.partial_fit_epoch(self.model, self.X, self.y, self.classes)

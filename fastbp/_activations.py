@@ -1,8 +1,22 @@
 """Activations and their derivatives; the output layer's activation.
 
 Each activation sits next to its derivative so the chain rule for one
-layer reads on one screen. Derivatives are written in terms of the
-activation's *output* ``a = f(z)``, which is what the forward pass keeps.
+layer reads on one screen. The derivatives of identity, logistic, tanh and
+relu (scikit-learn's four) are written in terms of the activation's
+*output* ``a = f(z)``, which is what the forward pass keeps. The others
+(leaky_relu, elu, selu, gelu, gelu_tanh, silu, mish, softplus) need ``z``
+itself, or a value computed on the way to ``f(z)``: their forward pass
+computes ``f'(z)`` with ``f(z)``, sharing exp or erfc between the two, and
+keeps it in a buffer of the workspace (``derivs``, allocated only for
+networks that have such a layer, and only for training), so their backward
+step is one multiplication and each transcendental function is evaluated
+once per unit and training step.
+
+Those eight live in one kernel of their own, :func:`keeping_activation_inplace`,
+with a loop per activation so that each vectorizes (an if-chain inside one
+loop ran 3-6x slower). Compiled with the entry point it would have added
+1.5-2 s to every cold compile; it is compiled on first use instead, and the
+entry point calls it through its address (:func:`fastbp._jit.call_at`).
 
 Codes are plain integers so one compiled kernel serves every activation:
 a branch on a loop-invariant integer costs nothing measurable, while one
@@ -11,23 +25,201 @@ specialisation per activation would multiply compile time.
 exp, tanh and the logistic function are always called with a float64
 argument (they compute in float64 anyway): their one compiled, cached
 version then serves float32 networks too, which saves their ~0.4 s of
-compile time from the second dtype's compile on.
+compile time from the second dtype's compile on. For the same reason the
+activations built on exp, erfc or log1p evaluate in float64 for float32
+networks too and round once, while relu, identity and leaky_relu, and
+every derivative step of the backward pass, compute in the network's dtype.
 """
 
 import numpy as np
 
-from ._elementary import exp, logistic, tanh
-from ._jit import inline_kernel
+from ._elementary import erfc_and_gaussian, exp, exp_and_expm1, log1p_unit, logistic, tanh
+from ._jit import call_at, inline_kernel, internal_kernel, kernel_address
 from ._losses import OUT_EXP_POISSON, OUT_LOGISTIC_BINARY, OUT_SOFTMAX_LOG
 
-# hidden activations
+# hidden activations: scikit-learn's four, then those whose forward pass
+# keeps f'(z) (every code from LEAKY_RELU on)
 IDENTITY, LOGISTIC, TANH, RELU = 0, 1, 2, 3
-HIDDEN_CODES = {"identity": IDENTITY, "logistic": LOGISTIC, "tanh": TANH, "relu": RELU}
+LEAKY_RELU, ELU, SELU, GELU, GELU_TANH, SILU, MISH, SOFTPLUS = range(4, 12)
+HIDDEN_CODES = {
+    "identity": IDENTITY,
+    "logistic": LOGISTIC,
+    "tanh": TANH,
+    "relu": RELU,
+    "leaky_relu": LEAKY_RELU,
+    "elu": ELU,
+    "selu": SELU,
+    "gelu": GELU,
+    "gelu_tanh": GELU_TANH,
+    "silu": SILU,
+    "mish": MISH,
+    "softplus": SOFTPLUS,
+}
+SKLEARN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+
+LEAKY_SLOPE = 0.01  # PyTorch's default negative_slope
+# SELU's constants (Klambauer et al. 2017, eq. 14)
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
+SQRT_2_OVER_PI = 0.7978845608028654  # GELU's tanh approximation
+GELU_TANH_CUBIC = 0.044715
+INV_SQRT2 = 0.7071067811865476
+INV_SQRT_2PI = 0.3989422804014327  # the normal density's factor
 
 
 @inline_kernel
-def add_bias_activate_inplace(Z, bias, code):
-    """``Z <- f(Z + bias)`` for a hidden layer, one pass over ``Z``."""
+def leaky_relu_with_derivative(z, one, slope):
+    """``(f(z), f'(z))``: ``z`` above 0, ``slope * z`` below, in ``z``'s dtype."""
+    return (z, one) if z > 0 else (slope * z, slope if z <= 0 else z)  # (f'(NaN) is NaN)
+
+
+@inline_kernel
+def elu_with_derivative(x, scale, alpha):
+    """``scale * x`` above 0, ``scale * alpha * (e^x - 1)`` below: elu, or selu with its constants."""
+    e, em1 = exp_and_expm1(x)  # (used below 0 only)
+    return (scale * x, scale) if x > 0 else (scale * alpha * em1, scale * alpha * e)
+
+
+@inline_kernel
+def gelu_with_derivative(x):
+    """``x Phi(x)``, Phi the normal CDF ``erfc(-x / sqrt 2) / 2``: ``f' = Phi + x phi``."""
+    c, gauss = erfc_and_gaussian(-x * INV_SQRT2)
+    cdf = 0.5 * c
+    return x * cdf, cdf + x * INV_SQRT_2PI * gauss
+
+
+@inline_kernel
+def sigmoid_gate_with_derivative(x, w, cubic):
+    """``x sigmoid(y)``, ``y = w (x + cubic x^3)``: ``f' = s + x s (1 - s) y'``.
+
+    silu is ``w = 1, cubic = 0``; gelu_tanh, ``x (1 + tanh(u)) / 2`` with
+    ``u = sqrt(2/pi) (x + 0.044715 x^3)``, is ``x sigmoid(2u)``. Beyond |x| = 40
+    the cube only saturates ``s`` to 0 or 1 exactly; clamped there, it stays
+    finite (else ``0 * inf``).
+    """
+    xc = 40.0 if x > 40.0 else (-40.0 if x < -40.0 else x)
+    y = w * (x + cubic * xc * xc * xc)
+    e = exp(-abs(y))
+    p = 1.0 / (1.0 + e)
+    s, c = (p, e * p) if y >= 0 else (e * p, p)  # sigmoid(y), sigmoid(-y): no cancellation
+    return x * s, s + x * s * c * w * (1.0 + 3.0 * cubic * xc * xc)
+
+
+@inline_kernel
+def mish_with_derivative(x):
+    """``x tanh(softplus(x))``: ``f' = g + x (1 - g^2) sigmoid(x)``, ``g = tanh(softplus(x))``.
+
+    ``g = n / (n + 2)`` with ``n = e^x (e^x + 2)``, written with ``e =
+    e^-|x|`` so nothing overflows.
+    """
+    e = exp(-abs(x))
+    num = 1.0 + 2.0 * e if x >= 0 else e * (e + 2.0)
+    rest = 2.0 * e * e if x >= 0 else 2.0  # (n + 2) - n, scaled as num
+    inv = 1.0 / (num + rest)
+    g = num * inv
+    p = 1.0 / (1.0 + e)
+    sig = p if x >= 0 else e * p
+    return x * g, g + x * sig * (rest * inv) * (1.0 + g)
+
+
+@inline_kernel
+def softplus_with_derivative(x):
+    """``log(1 + e^x) = max(x, 0) + log(1 + e^-|x|)``, for any x: ``f' = sigmoid(x)``."""
+    e = exp(-abs(x))
+    p = 1.0 / (1.0 + e)
+    return (0.0 if x < 0 else x) + log1p_unit(e), (p if x >= 0 else e * p)
+
+
+@internal_kernel
+def keeping_activation_inplace(Z, bias, code, derivs, backward):
+    """The forward or backward step of a layer whose activation keeps ``f'(z)``.
+
+    For the codes from ``LEAKY_RELU`` on. Forward: ``Z <- f(Z + bias)``,
+    and ``derivs <- f'(Z + bias)`` if ``derivs`` has rows. Backward:
+    ``Z <- Z * derivs``, ``Z`` holding the layer's deltas (``bias`` is not
+    read).
+
+    Compiled on first use, not with the entry point, and called through its
+    address (:func:`keeping_kernel_address`): its loops, one per activation
+    so that each vectorizes, take 1.5-2 s to compile, which fits that use
+    only scikit-learn's four activations then never pay.
+    """
+    n, m = Z.shape
+    keep = derivs.shape[0] > 0
+    if backward:
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] *= derivs[r, j]
+    elif code == LEAKY_RELU:
+        one, slope = Z.dtype.type(1.0), Z.dtype.type(LEAKY_SLOPE)
+        for r in range(n):
+            for j in range(m):
+                a, d = leaky_relu_with_derivative(Z[r, j] + bias[j], one, slope)
+                Z[r, j] = a
+                if keep:
+                    derivs[r, j] = d
+    elif code == ELU or code == SELU:
+        scale, alpha = (SELU_SCALE, SELU_ALPHA) if code == SELU else (1.0, 1.0)
+        for r in range(n):
+            for j in range(m):
+                a, d = elu_with_derivative(np.float64(Z[r, j] + bias[j]), scale, alpha)
+                Z[r, j] = a
+                if keep:
+                    derivs[r, j] = d
+    elif code == GELU:
+        for r in range(n):
+            for j in range(m):
+                a, d = gelu_with_derivative(np.float64(Z[r, j] + bias[j]))
+                Z[r, j] = a
+                if keep:
+                    derivs[r, j] = d
+    elif code == SILU or code == GELU_TANH:
+        w, cubic = (2.0 * SQRT_2_OVER_PI, GELU_TANH_CUBIC) if code == GELU_TANH else (1.0, 0.0)
+        for r in range(n):
+            for j in range(m):
+                a, d = sigmoid_gate_with_derivative(np.float64(Z[r, j] + bias[j]), w, cubic)
+                Z[r, j] = a
+                if keep:
+                    derivs[r, j] = d
+    elif code == MISH:
+        for r in range(n):
+            for j in range(m):
+                a, d = mish_with_derivative(np.float64(Z[r, j] + bias[j]))
+                Z[r, j] = a
+                if keep:
+                    derivs[r, j] = d
+    else:
+        for r in range(n):
+            for j in range(m):
+                a, d = softplus_with_derivative(np.float64(Z[r, j] + bias[j]))
+                Z[r, j] = a
+                if keep:
+                    derivs[r, j] = d
+
+
+_KEEPING_KERNELS = {}  # dtype name -> address of its keeping_activation_inplace
+
+
+def keeping_kernel_address(dtype):
+    """The address of :func:`keeping_activation_inplace` for ``dtype``, compiled on first use."""
+    dtype = np.dtype(dtype)
+    if dtype.name not in _KEEPING_KERNELS:
+        matrix, vector = np.empty((0, 0), dtype), np.empty(0, dtype)
+        args = (matrix, vector, LEAKY_RELU, matrix, False)
+        label = f"{dtype.name} activations"
+        address = kernel_address(keeping_activation_inplace, args, label, seconds=2)
+        _KEEPING_KERNELS[dtype.name] = address
+    return _KEEPING_KERNELS[dtype.name]
+
+
+@inline_kernel
+def add_bias_activate_inplace(Z, bias, code, derivs, keeping_kernel):
+    """``Z <- f(Z + bias)`` for a hidden layer, one pass over ``Z``.
+
+    The activations from ``LEAKY_RELU`` on also write ``f'(Z + bias)`` into
+    ``derivs`` when it has rows (an empty view when predicting), in the
+    kernel at address ``keeping_kernel`` (0 in networks without them).
+    """
     n, m = Z.shape
     zero = Z.dtype.type(0.0)  # a dtype scalar keeps float32 loops in float32
     if code == RELU or code == IDENTITY:
@@ -46,11 +238,17 @@ def add_bias_activate_inplace(Z, bias, code):
         for r in range(n):
             for j in range(m):
                 Z[r, j] = logistic(np.float64(Z[r, j] + bias[j]))
+    else:
+        call_at(keeping_kernel, (Z, bias, code, derivs, False))
 
 
 @inline_kernel
-def activation_derivative_inplace(A, delta, code):
-    """``delta <- delta * f'(z)``, with ``f'`` written through ``A = f(z)``."""
+def activation_derivative_inplace(A, delta, code, derivs, keeping_kernel):
+    """``delta <- delta * f'(z)``, with ``f'`` written through ``A = f(z)``.
+
+    The activations from ``LEAKY_RELU`` on take ``f'(z)`` from ``derivs``,
+    where their forward pass left it, in the kernel at ``keeping_kernel``.
+    """
     n, m = A.shape
     zero, one = A.dtype.type(0.0), A.dtype.type(1.0)  # keep float32 in float32
     if code == RELU:
@@ -69,6 +267,10 @@ def activation_derivative_inplace(A, delta, code):
         for r in range(n):
             for j in range(m):
                 delta[r, j] *= A[r, j] * (one - A[r, j])
+    elif code != IDENTITY:
+        # (its loop there, not here, saved 0.2 s of the entry point's compile;
+        # A[0] stands in for the bias, which the backward step does not read)
+        call_at(keeping_kernel, (delta, A[0], code, derivs, True))
 
 
 @inline_kernel

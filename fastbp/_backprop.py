@@ -3,11 +3,14 @@
 Arguments travel in tuples, so the entry point has one signature per
 dtype and is compiled once for it:
 
-``net = (params, coef_start, bias_start, units, hidden_code, out_code)``
+``net = (params, coef_start, bias_start, units, hidden_codes, out_code, keeping_kernel)``
     ``params`` is the flat parameter vector. Coefficient matrix ``i`` is
     ``params[coef_start[i]:coef_start[i + 1]]`` viewed as
     ``(units[i], units[i + 1])``; intercept ``i`` is
-    ``params[bias_start[i]:bias_start[i + 1]]``.
+    ``params[bias_start[i]:bias_start[i + 1]]``. ``hidden_codes[i]`` is
+    the activation code of hidden layer ``i + 1``; ``keeping_kernel`` the
+    address of the kernel of the activations that keep ``f'(z)`` (see
+    ``_activations``), or 0 when no layer has one.
 
 ``data = (X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw, loss_code, loss_params)``
     Dense ``X`` (C-contiguous), or an empty ``X`` and the three arrays of a
@@ -18,13 +21,15 @@ dtype and is compiled once for it:
     are ``CANONICAL`` and unused for the output activation's own loss (see
     :mod:`fastbp._losses`).
 
-``work = (xbuf, acts, deltas, block_start, grad)``
+``work = (xbuf, acts, deltas, block_start, grad, derivs)``
     Buffers allocated once per fit. ``xbuf`` receives the gathered rows of
     a dense batch. Layer ``k``'s activations for a batch of ``nb`` rows are
     ``acts[block_start[k]:block_start[k] + nb * units[k]]`` viewed as
     ``(nb, units[k])``, and its deltas (the loss gradient with respect to
     the pre-activation) the same range of ``deltas``. ``grad`` has the
-    layout of ``params``.
+    layout of ``params``. ``derivs`` holds, in the same range, ``f'(z)`` of
+    the hidden layers whose activation keeps it (see ``_activations``); it
+    is empty when no layer's does.
 
 Views into the flat buffers are made by :func:`view` and matrix products
 go to BLAS gemm through :func:`matmul_into`, both written as numba
@@ -306,10 +311,10 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
       without numba's ``min``/``max``/``np.finfo`` helpers 4.7-5.1 s (on a
       quiet host; 4.1-4.4 s at best).
     """
-    params, coef_start, bias_start, units, hidden_code, out_code = net
+    params, coef_start, bias_start, units, hidden_codes, out_code, keeping_kernel = net
     X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw, loss_code, loss_params = data
     loss_code = out_code if loss_code == CANONICAL else loss_code
-    xbuf, acts, deltas, block_start, grad = work
+    xbuf, acts, deltas, block_start, grad, derivs = work
     solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
     drop_rates, drop_key = optimizer[13:15]
     schedule, step_0, n_steps, warmup_steps, weight_decay, max_grad_norm = optimizer[15:]
@@ -358,7 +363,9 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                     matmul_into(xb, False, W, False, Z)
                 bias = view(params, bias_start[k - 1], (units[k],))
                 if k < n_layers:
-                    add_bias_activate_inplace(Z, bias, hidden_code)
+                    # f'(z), where the activation keeps it, only when training
+                    kept = view(derivs, block_start[k], (0 if task == PREDICT else nb, units[k]))
+                    add_bias_activate_inplace(Z, bias, hidden_codes[k - 1], kept, keeping_kernel)
                     if dropout and drop_rates[k - 1] > 0:
                         dropout_inplace(
                             Z, rows, start, drop_key, first_unit, n_hidden_units, drop_rates[k - 1], no_deltas
@@ -401,7 +408,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                         dropout_inplace(
                             A_below, rows, start, drop_key, first_unit, n_hidden_units, drop_rates[k - 2], D_below
                         )
-                    activation_derivative_inplace(A_below, D_below, hidden_code)
+                    kept = view(derivs, block_start[k - 1], (nb, units[k - 1]))
+                    activation_derivative_inplace(A_below, D_below, hidden_codes[k - 2], kept, keeping_kernel)
             g = grad
 
         if task == LOSS_GRAD:

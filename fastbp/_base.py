@@ -38,7 +38,15 @@ from ._driver import (
     new_history,
     train_lbfgs,
 )
-from ._network import Network, as_kernel_data, n_parameters, workspace_nbytes, writable
+from ._network import (
+    HIDDEN_CODES,
+    Network,
+    as_kernel_data,
+    keeps_derivatives,
+    n_parameters,
+    workspace_nbytes,
+    writable,
+)
 from ._sklearn_bridge import from_sklearn, to_sklearn
 from ._threads import single_threaded_blas
 from ._version import STATE_FORMAT, __version__
@@ -67,7 +75,7 @@ def _available_memory():
         return None
 
 
-def _check_fits_in_memory(units, dtype, solver, batch_rows):
+def _check_fits_in_memory(units, dtype, solver, batch_rows, activation):
     """Refuse, before allocating anything, a network that cannot fit in memory."""
     units = [int(u) for u in units]
     n_params = n_parameters(units)
@@ -81,6 +89,9 @@ def _check_fits_in_memory(units, dtype, solver, batch_rows):
         n_bytes = n_params * (6 if solver == "adam" else 5) * itemsize
     # activations and deltas of a training batch or a prediction chunk
     n_bytes += workspace_nbytes(units, dtype, max(batch_rows, _PREDICT_CHUNK), gradient=False)
+    if keeps_derivatives(activation):
+        # f'(z) of the hidden layers, which some activations keep for training
+        n_bytes += batch_rows * sum(units[1:-1]) * itemsize
     available = _available_memory()
     if available is not None and n_bytes > available:
         raise ValueError(
@@ -169,7 +180,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
 
     _parameter_constraints: dict = {
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions({"identity", "logistic", "tanh", "relu"})],
+        # a list or tuple holds one name per hidden layer (checked in fit)
+        "activation": [StrOptions(set(HIDDEN_CODES)), list, tuple],
         "solver": [StrOptions({"lbfgs", "sgd", "adam"})],
         "alpha": [Interval(Real, 0, None, closed="left")],
         "batch_size": [StrOptions({"auto"}), Interval(Integral, 1, None, closed="left")],
@@ -342,7 +354,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             dtype = np.float32 if all_float32 else np.float64
         units = [coefs[0].shape[0], *(c.shape[1] for c in coefs)]
         out_activation = getattr(self, "out_activation_", None) or self._output_activation()
-        rebuilt = Network(units, self.activation, out_activation, dtype)
+        rebuilt = Network(units, self._hidden_activation(len(units) - 2), out_activation, dtype)
         for view, array in zip(rebuilt.coefs + rebuilt.intercepts, coefs + intercepts):
             view[...] = array
         if network is None or network.n_params != rebuilt.n_params:
@@ -433,8 +445,28 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             raise ValueError(f"hidden_layer_sizes must be > 0, got {sizes}.")
         return [int(s) for s in sizes]
 
+    def _hidden_activation(self, n_hidden):
+        """``activation`` as the network takes it: one name, or a tuple of one per hidden layer."""
+        activation = self.activation
+        if isinstance(activation, str):
+            return activation
+        names = tuple(activation)
+        if not all(isinstance(name, str) and name in HIDDEN_CODES for name in names):
+            raise ValueError(
+                f"activation must be a name or a list of names among {sorted(HIDDEN_CODES)}, "
+                f"got {activation!r}."
+            )
+        if len(names) != n_hidden:
+            raise ValueError(
+                f"activation must hold one name per hidden layer, {n_hidden} here "
+                f"(hidden_layer_sizes={self.hidden_layer_sizes!r}), or be a single name for "
+                f"all of them; got {len(names)} names: {activation!r}."
+            )
+        return names
+
     def _fit(self, X, y, sample_weight, incremental):
         hidden = self._hidden_sizes()
+        activation = self._hidden_activation(len(hidden))
         first_pass = not hasattr(self, "coefs_") or (not self.warm_start and not incremental)
         # (weights assigned to an unfitted model come without n_features_in_)
         reset = first_pass or not hasattr(self, "n_features_in_")
@@ -445,7 +477,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         if not first_pass:
             # continue from the current weights, which a user may have assigned
             network = self._synced_network()
-            if not network.same_architecture(units, self.activation, self._output_activation()):
+            if not network.same_architecture(units, activation, self._output_activation()):
                 raise ValueError(
                     "warm_start and partial_fit need the same architecture as the fitted "
                     f"model: layer sizes {network.units.tolist()} with activation "
@@ -488,7 +520,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                         "('sgd', 'adam') only, not to solver='lbfgs'."
                     )
         if first_pass:
-            _check_fits_in_memory(units, dtype, self.solver, self._batch_rows(X.shape[0]))
+            _check_fits_in_memory(units, dtype, self.solver, self._batch_rows(X.shape[0]), activation)
             self._initialize(units, dtype)
         else:
             self._init_bookkeeping(only_missing=True)  # weights assigned to an unfitted model
@@ -512,11 +544,17 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         return min(200 if self.batch_size == "auto" else self.batch_size, n_samples)
 
     def _new_network(self, units, dtype, rng):
-        network = Network(units, self.activation, self._output_activation(), dtype)
+        activation = self._hidden_activation(len(units) - 2)
+        network = Network(units, activation, self._output_activation(), dtype)
         # Glorot-uniform initialisation, drawn layer by layer (coefficients,
-        # then intercepts) in float64 and cast, like scikit-learn's
-        factor = 2.0 if self.activation == "logistic" else 6.0
-        for coef, intercept in zip(network.coefs, network.intercepts):
+        # then intercepts) in float64 and cast, like scikit-learn's. Each
+        # matrix takes the factor of the activation after it, the output
+        # layer that of the last hidden one: with one activation, all take
+        # scikit-learn's factor
+        after = network.hidden_activations
+        after = after + after[-1:] if after else [activation]
+        for coef, intercept, name in zip(network.coefs, network.intercepts, after):
+            factor = 2.0 if name == "logistic" else 6.0
             bound = np.sqrt(factor / (coef.shape[0] + coef.shape[1]))
             coef[...] = rng.uniform(-bound, bound, coef.shape)
             intercept[...] = rng.uniform(-bound, bound, intercept.shape)

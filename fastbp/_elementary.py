@@ -17,6 +17,14 @@ folds the two-part ln 2 of the range reduction into one rounded constant
 (an error of k * 1e-16 for x = k ln 2 + r); where fastbp calls it with
 large arguments the result is either tiny next to other terms (softmax,
 logistic tails) or saturated (tanh).
+
+Three more serve the newer hidden activations, also in plain arithmetic
+(libm's erfc and log1p took ~30 ns an element here, scalar):
+``erfc_and_gaussian`` (GELU's normal CDF and density) within 2.2e-15
+relative of SciPy's erfc on |x| <= 6 (3e-14 beyond, where exp's accuracy
+falls and erfc is below 2e-17), ``log1p_unit`` (softplus) within 3 ulp on
+[0, 1], its only domain there, and ``exp_and_expm1`` (ELU), which keeps
+``e^x - 1`` accurate near 0.
 """
 
 import numpy as np
@@ -39,6 +47,27 @@ EXP_TAYLOR = tuple(1.0 / float(np.prod(np.arange(1, n + 1))) for n in range(14))
 # tanh(x) = x + x z P(z) / Q(z), z = x^2, on |x| < 0.625
 TANH_P0, TANH_P1, TANH_P2 = -9.64399179425052238628e-1, -9.92877231001918586564e1, -1.61468768441708447952e3
 TANH_Q0, TANH_Q1, TANH_Q2 = 1.12811678491632931402e2, 2.23548839060100448583e3, 4.84406305325125486048e3
+
+# erfc(x) = exp(-x^2) t N(t) / D(t) with t = 2 / (2 + x), for 0 <= x <= 27
+# (erfc(27) is 5e-319): a rational fit of degree (9, 10) to erfcx(x) (2 + x) / 2,
+# smooth on t in [2/29, 1], made for fastbp by least squares in relative
+# error with the weights 1 / |D| iterated (Sanathanan-Koerner), the target
+# computed by mpmath at 50 digits; coefficients of t^0, t^1, ..., relative
+# error below 7e-16 when evaluated in float64. N(0) = 1 / (2 sqrt(pi)) is
+# erfc's asymptote erfc(x) ~ exp(-x^2) / (x sqrt(pi)).
+ERFC_N = (
+    0.2820947917729143, 0.15075358002434497, 1.187562567689036, 0.8437103754274023,
+    1.8712978023599391, 1.4378629911554475, 1.4777028834603734, 0.9632697859155249,
+    0.535318397973739, 0.19045103995860718,
+)  # fmt: skip
+ERFC_D = (
+    1.0, -0.4655924733735369, 3.8003921760896477, -1.0271235749532712, 4.3294819316619035,
+    -0.5550878713553914, 1.7129715658528795, -0.059818886817911254, 0.19994229344397932,
+    0.001757199157987355, 0.003101856031042733,
+)  # fmt: skip
+
+LN2 = 0.6931471805599453
+SQRT2_M1 = 0.41421356237309503  # sqrt(2) - 1
 
 
 @intrinsic
@@ -107,6 +136,26 @@ def exp(x):
     return np.inf if x > 709.782712893384 else result  # ln(largest double)
 
 
+@inline_kernel
+def exp_and_expm1(x):
+    """``(e^x, e^x - 1)`` in float64, the second accurate near 0 too; NaN kept.
+
+    Below |x| = ln(2) / 2, ``e^x - 1`` is exp's Taylor polynomial without
+    its constant term, so nothing cancels; beyond, ``exp(x) - 1`` loses
+    nothing.
+    """
+    c = EXP_TAYLOR
+    x2 = x * x
+    x4 = x2 * x2
+    x8 = x4 * x4
+    q0 = (c[1] + c[2] * x) + (c[3] + c[4] * x) * x2
+    q1 = (c[5] + c[6] * x) + (c[7] + c[8] * x) * x2
+    q2 = (c[9] + c[10] * x) + (c[11] + c[12] * x) * x2
+    near_zero = x * ((q0 + q1 * x4) + (q2 + c[13] * x4) * x8)
+    e = exp(x)
+    return e, (near_zero if abs(x) < 0.34657359027997264 else e - 1.0)
+
+
 @internal_kernel
 def tanh(x):
     """Hyperbolic tangent in float64, saturating to +-1, keeping NaN."""
@@ -130,3 +179,51 @@ def logistic(x):
     if x >= 0:
         return 1.0 / (1.0 + e)
     return e / (1.0 + e)
+
+
+@inline_kernel
+def erfc_and_gaussian(x):
+    """``(erfc(x), exp(-x^2))`` in float64, for any ``x``; NaN kept.
+
+    The Gaussian comes along because erfc is built on it: GELU's derivative
+    needs the normal density next to the CDF.
+    """
+    gauss = exp(-(x * x))
+    ax = abs(x)
+    ax = 27.0 if ax > 27.0 else ax  # the fitted range; beyond, erfc(|x|) is below 5e-319
+    t = 2.0 / (2.0 + ax)
+    # N and D by Estrin's scheme, as in exp
+    n, d = ERFC_N, ERFC_D
+    t2 = t * t
+    t4 = t2 * t2
+    t8 = t4 * t4
+    num = (
+        ((n[0] + n[1] * t) + (n[2] + n[3] * t) * t2)
+        + ((n[4] + n[5] * t) + (n[6] + n[7] * t) * t2) * t4
+        + (n[8] + n[9] * t) * t8
+    )
+    den = (
+        ((d[0] + d[1] * t) + (d[2] + d[3] * t) * t2)
+        + ((d[4] + d[5] * t) + (d[6] + d[7] * t) * t2) * t4
+        + ((d[8] + d[9] * t) + d[10] * t2) * t8
+    )
+    c = gauss * t * num / den  # erfc(|x|)
+    return (2.0 - c if x < 0 else c), gauss
+
+
+@inline_kernel
+def log1p_unit(t):
+    """``log(1 + t)`` in float64 for ``0 <= t <= 1``; NaN kept.
+
+    With ``1 + t = 2^k (1 + s) / (1 - s)``, ``log(1 + t) = k ln 2 + 2
+    atanh(s)``: ``k = 0, s = t / (2 + t)`` below sqrt(2) - 1, else ``k = 1,
+    s = (t - 1) / (t + 3)``, so ``|s| <= 0.1716`` and ten terms of
+    ``atanh(s) = s (1 + s^2/3 + s^4/5 + ...)`` leave a relative error below
+    3e-17. ``1 + t`` is never rounded, so small ``t`` keeps its accuracy.
+    """
+    big = t > SQRT2_M1
+    s = (t - 1.0 if big else t) / (t + 3.0 if big else t + 2.0)
+    z = s * s
+    tail = 1 / 11 + z * (1 / 13 + z * (1 / 15 + z * (1 / 17 + z / 19)))
+    series = 1.0 + z * (1 / 3 + z * (1 / 5 + z * (1 / 7 + z * (1 / 9 + z * tail))))
+    return (LN2 if big else 0.0) + 2.0 * s * series

@@ -19,8 +19,22 @@ from ._losses import ROBUST_LOSSES, loss_parameters
 _PARAMETERS_DOC = """
     hidden_layer_sizes : array-like of shape (n_layers - 2,), default=(100,)
         Number of units of each hidden layer.
-    activation : {'identity', 'logistic', 'tanh', 'relu'}, default='relu'
-        Activation of the hidden layers.
+    activation : str or list of str, default='relu'
+        Activation of the hidden layers, or one per hidden layer (a list or
+        tuple as long as ``hidden_layer_sizes``). scikit-learn's four:
+        'identity', 'logistic', 'tanh', 'relu'. Beyond them (PyTorch's
+        definitions and defaults): 'leaky_relu' (slope 0.01 below 0),
+        'elu' (alpha 1), 'selu' (Klambauer et al.'s constants), 'gelu'
+        (``z Phi(z)``, Phi the normal CDF), 'gelu_tanh' (GELU's tanh
+        approximation), 'silu' (``z sigmoid(z)``), 'mish'
+        (``z tanh(softplus(z))``) and 'softplus' (``log(1 + e^z)``). Each
+        weight matrix is initialised with scikit-learn's Glorot rule for the
+        activation after it (factor 2 for 'logistic', 6 for the others),
+        the output layer for the last hidden one; 'selu' gets no LeCun
+        initialisation. The kernel of the activations beyond scikit-learn's
+        four is compiled the first time one is used (about 2 s, once per
+        machine and dtype). ``to_sklearn`` refuses them, and different
+        activations per layer.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'
         Weight optimizer: L-BFGS on the full batch (scipy), mini-batch SGD
         with momentum, or mini-batch Adam.

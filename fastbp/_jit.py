@@ -43,6 +43,10 @@ import sys
 import threading
 
 import numba
+from llvmlite import ir
+from numba.core import cgutils, types
+from numba.core.errors import TypingError
+from numba.extending import intrinsic
 
 from . import _cache
 from ._cache import attach
@@ -106,25 +110,66 @@ def inline_kernel(func):
     return _compile(func, inline="always")
 
 
-def compile_ahead(dispatcher, args, label):
+def compile_ahead(dispatcher, args, label, seconds=COMPILE_SECONDS):
     """Compile, or load from the cache, ``dispatcher`` for the types of ``args``.
 
-    A compile takes seconds, so it is announced once on stderr (the one
-    output fastbp prints by default; ``FASTBP_COMPILE_NOTICE=0`` silences
-    it). Processes sharing a cache folder compile one at a time: a process
-    that waited for another loads that one's result instead.
+    A compile takes seconds (about ``seconds``), so it is announced once on
+    stderr (the one output fastbp prints by default;
+    ``FASTBP_COMPILE_NOTICE=0`` silences it). Processes sharing a cache
+    folder compile one at a time: a process that waited for another loads
+    that one's result instead. Returns the signature.
     """
     sig = tuple(dispatcher.typeof_pyval(a) for a in args)
     with _compile_guard:
         if sig in dispatcher.overloads:
-            return
+            return sig
         with _cache.compile_lock(f"{dispatcher.py_func.__name__}-{label}"):
             if not _cache.has_entry(dispatcher, sig):
-                _announce_compile(label)
+                _announce_compile(label, seconds)
             dispatcher.compile(sig)
+    return sig
 
 
-def _announce_compile(label):
+def kernel_address(dispatcher, args, label, seconds):
+    """The address of ``dispatcher``'s machine code for the types of ``args``, for :func:`call_at`.
+
+    Compiled, or loaded from the cache, on first use (see :func:`compile_ahead`).
+    """
+    result = dispatcher.overloads[compile_ahead(dispatcher, args, label, seconds)]
+    return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+
+
+@intrinsic
+def call_at(typingctx, address, args):
+    """Call the kernel whose machine code is at ``address`` with the tuple ``args``.
+
+    A kernel called this way is compiled only when first needed (see
+    :func:`kernel_address`), not with its caller, so code that most fits
+    never run adds nothing to their compile. The call follows numba's calling
+    convention for the argument types, which must be the kernel's
+    signature; the kernel returns nothing and raises nothing (its status is
+    not read).
+    """
+    if not (isinstance(address, types.Integer) and isinstance(args, types.BaseTuple)):
+        raise TypingError(f"call_at() takes an integer address and a tuple, got {address}, {args}")
+    sig = types.none(address, args)
+
+    def codegen(context, builder, signature, llargs):
+        argtys = list(args)
+        call_conv = context.call_conv
+        fnty = call_conv.get_function_type(types.none, argtys)
+        fn = builder.inttoptr(llargs[0], fnty.as_pointer())
+        retptr = cgutils.alloca_once(builder, call_conv.get_return_type(types.none).pointee)
+        excinfo = cgutils.alloca_once(builder, fnty.args[1].pointee)
+        values = cgutils.unpack_tuple(builder, llargs[1], len(argtys))
+        packed = call_conv._get_arg_packer(argtys).as_arguments(builder, values)
+        builder.call(fn, [retptr, excinfo, *packed])
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+def _announce_compile(label, seconds):
     if os.environ.get("FASTBP_COMPILE_NOTICE", "1").strip().lower() in {"0", "false", "no", "off"}:
         return
     folder = _cache.cache_dir()
@@ -132,7 +177,7 @@ def _announce_compile(label):
         f"once per machine, cached in {folder}" if folder else "no writable cache folder: once per process"
     )
     print(
-        f"fastbp: compiling kernels for {label}, about {COMPILE_SECONDS} s ({where}; "
+        f"fastbp: compiling kernels for {label}, about {seconds} s ({where}; "
         "FASTBP_COMPILE_NOTICE=0 silences this)",
         file=sys.stderr,
         flush=True,

@@ -8,7 +8,7 @@ import functools
 
 import numpy as np
 
-from ._activations import HIDDEN_CODES
+from ._activations import HIDDEN_CODES, LEAKY_RELU, keeping_kernel_address
 from ._losses import CANONICAL, OUTPUT_CODES
 
 _INDEX = np.int64
@@ -54,6 +54,17 @@ def workspace_nbytes(units, dtype, batch_size, gradient=True):
     return n_values * np.dtype(dtype).itemsize
 
 
+def hidden_activations(activation, n_hidden):
+    """One activation name per hidden layer, from one name or a list of them."""
+    return [activation] * n_hidden if isinstance(activation, str) else list(activation)
+
+
+def keeps_derivatives(activation):
+    """Whether some hidden activation's forward pass keeps ``f'(z)`` for training."""
+    names = [activation] if isinstance(activation, str) else activation
+    return any(HIDDEN_CODES[name] >= LEAKY_RELU for name in names)
+
+
 def _readonly(a):
     """A read-only view, so kernels always see the same array type."""
     view = a.view()
@@ -68,8 +79,8 @@ class Network:
     ----------
     units : list of int
         ``[n_features, *hidden_layer_sizes, n_outputs]``.
-    activation : str
-        Hidden activation name.
+    activation : str or tuple of str
+        Hidden activation name, or one name per hidden layer.
     out_activation : str
         Output activation name.
     dtype : numpy dtype
@@ -86,7 +97,7 @@ class Network:
 
     def __init__(self, units, activation, out_activation, dtype):
         self.units = np.asarray(units, dtype=_INDEX)
-        self.activation = activation
+        self.activation = activation if isinstance(activation, str) else tuple(activation)
         self.out_activation = out_activation
         self.dtype = np.dtype(dtype)
         fan_in, fan_out = self.units[:-1], self.units[1:]
@@ -97,6 +108,12 @@ class Network:
         self.n_params = int(self.bias_start[-1])
         self.params = np.zeros(self.n_params, dtype=self.dtype)
         self._views()
+        self._codes()
+
+    @property
+    def hidden_activations(self):
+        """One activation name per hidden layer."""
+        return hidden_activations(self.activation, len(self.units) - 2)
 
     def _views(self):
         shapes = list(zip(self.units[:-1], self.units[1:]))
@@ -113,17 +130,26 @@ class Network:
         for name in ("params", "units", "coef_start", "bias_start"):
             setattr(self, name, writable(getattr(self, name)))
         self._views()
+        self._codes()
+
+    def _codes(self):
+        """The hidden layers' activation codes, as the kernels take them."""
+        names = self.hidden_activations
+        if len(names) != len(self.units) - 2:
+            raise ValueError(f"{len(names)} activations for {len(self.units) - 2} hidden layers")
+        self.hidden_codes = np.array([HIDDEN_CODES[name] for name in names], dtype=_INDEX)
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        del state["coefs"], state["intercepts"]
+        del state["coefs"], state["intercepts"], state["hidden_codes"]
         return state
 
     def to_state(self):
         """The network as plain values (what a saved model holds): see :meth:`from_state`."""
         return {
             "units": self.units.copy(),
-            "activation": self.activation,
+            # one name, or a list of one per hidden layer
+            "activation": self.activation if isinstance(self.activation, str) else list(self.activation),
             "out_activation": self.out_activation,
             "dtype": self.dtype.name,
             "params": self.params.copy(),
@@ -152,7 +178,13 @@ class Network:
         units = np.asarray(state["units"])
         if units.ndim != 1 or units.size < 2 or units.dtype.kind not in "iu" or (units < 1).any():
             refuse(f"layer sizes {state['units']!r}")
-        if state["activation"] not in HIDDEN_CODES or state["out_activation"] not in OUTPUT_CODES:
+        activation = state["activation"]
+        if isinstance(activation, list) and all(isinstance(name, str) for name in activation):
+            activation = tuple(activation)
+            known = len(activation) == units.size - 2 and all(name in HIDDEN_CODES for name in activation)
+        else:
+            known = isinstance(activation, str) and activation in HIDDEN_CODES
+        if not known or state["out_activation"] not in OUTPUT_CODES:
             refuse(f"activations {state['activation']!r}, {state['out_activation']!r}")
         if state["dtype"] not in ("float32", "float64"):
             refuse(f"dtype {state['dtype']!r}")
@@ -165,7 +197,7 @@ class Network:
             )
         if not np.isfinite(params).all():
             refuse("non-finite parameters")
-        network = cls(units.tolist(), state["activation"], state["out_activation"], state["dtype"])
+        network = cls(units.tolist(), activation, state["out_activation"], state["dtype"])
         network.params[...] = params
         return network
 
@@ -178,34 +210,45 @@ class Network:
     def same_architecture(self, units, activation, out_activation):
         return (
             np.array_equal(self.units, units)
-            and self.activation == activation
+            and self.hidden_activations == hidden_activations(activation, len(units) - 2)
             and self.out_activation == out_activation
         )
 
     def net(self):
-        """The ``net`` tuple the kernels take."""
+        """The ``net`` tuple the kernels take.
+
+        With an activation that keeps ``f'(z)``, its kernel is compiled (or
+        loaded from the cache) here on first use, and ``net`` holds its address.
+        """
+        keeping = keeps_derivatives(self.activation)
         return (
             self.params,
             self.coef_start,
             self.bias_start,
             self.units,
-            HIDDEN_CODES[self.activation],
+            self.hidden_codes,
             OUTPUT_CODES[self.out_activation],
+            keeping_kernel_address(self.dtype) if keeping else 0,
         )
 
     def workspace(self, batch_size, sparse_input, gradient=True):
         """Buffers for batches of up to ``batch_size`` rows (the ``work`` tuple).
 
-        ``gradient=False`` (prediction) leaves the gradient buffer empty.
+        ``gradient=False`` (prediction) leaves the gradient buffer empty, and
+        ``derivs`` too: only training reads the ``f'(z)`` that some
+        activations keep, in a buffer spanning the hidden layers' blocks
+        that is allocated only when some hidden layer's activation keeps it.
         """
         offsets = _block_offsets(self.units.tolist(), batch_size)
         n_input = 0 if sparse_input else batch_size * int(self.units[0])
+        n_derivs = offsets[-2] if gradient and keeps_derivatives(self.activation) else 0
         return (
             np.empty(n_input, dtype=self.dtype),
             np.empty(offsets[-1], dtype=self.dtype),
             np.empty(offsets[-1], dtype=self.dtype),
             np.array(offsets, dtype=_INDEX),
             np.empty(self.n_params if gradient else 0, dtype=self.dtype),
+            np.empty(n_derivs, dtype=self.dtype),
         )
 
 

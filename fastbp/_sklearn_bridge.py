@@ -22,6 +22,7 @@ import warnings
 import numpy as np
 from sklearn.utils.validation import check_is_fitted
 
+from ._activations import SKLEARN_ACTIVATIONS
 from ._driver import STEP_SCHEDULES
 from ._losses import ROBUST_LOSSES
 from ._network import Network
@@ -58,10 +59,30 @@ def _sklearn_only_params(est, sklearn_class):
     return {name: value for name, value in est.get_params().items() if name not in known}
 
 
+def _sklearn_activation(network, sklearn_class):
+    """The one activation name scikit-learn's MLP takes for ``network``'s hidden layers.
+
+    Refused where its predictions could not equal fastbp's: scikit-learn's
+    MLP has one activation for every hidden layer, among its four.
+    """
+    names = network.hidden_activations
+    if not names:  # no hidden layer: the activation plays no part
+        return network.activation if network.activation in SKLEARN_ACTIVATIONS else "relu"
+    if len(set(names)) > 1 or names[0] not in SKLEARN_ACTIVATIONS:
+        raise ValueError(
+            f"{sklearn_class.__name__} cannot reproduce this model's activation="
+            f"{network.activation!r}: scikit-learn's MLP applies one activation to every "
+            f"hidden layer, one of {list(SKLEARN_ACTIVATIONS)}, so its predictions would "
+            "differ. Keep the fastbp model (pickle, joblib and skops.io save it)."
+        )
+    return names[0]
+
+
 def to_sklearn(est, sklearn_class):
     """A fitted ``sklearn_class`` with copies of ``est``'s weights; see ``BaseBackprop.to_sklearn``."""
     check_is_fitted(est)
     network = est._synced_network()
+    activation = _sklearn_activation(network, sklearn_class)
     extra = _sklearn_only_params(est, sklearn_class)
     defaults = type(est)().get_params()
     # (no default is an array: a quantile array differs, and would not compare to a float)
@@ -83,7 +104,7 @@ def to_sklearn(est, sklearn_class):
             "model predicts the same, but fitting it again would train without them.",
             UserWarning,
         )
-    mlp = sklearn_class(**params)
+    mlp = sklearn_class(**{**params, "activation": activation})
     mlp.coefs_ = [c.copy() for c in network.coefs]
     mlp.intercepts_ = [b.copy() for b in network.intercepts]
     for name in _SHARED_ATTRIBUTES:

@@ -7,6 +7,9 @@ float64, whatever the dtype of the inputs; the ``dtype`` arguments only
 choose the epsilon that clips probabilities inside the logarithms, which is
 ``np.finfo(dtype).eps`` as in the kernels.
 
+``activation`` is one hidden activation name, or a list of one name per
+hidden layer.
+
 Parameters are lists in scikit-learn's layout: ``coefs[i]`` of shape
 ``(fan_in, fan_out)`` and ``intercepts[i]`` of shape ``(fan_out,)``.
 :func:`pack` and :func:`unpack` convert to and from the flat parameter
@@ -25,11 +28,20 @@ with another loss than squared error; the functions below take them as
 holding the targets, one column per target (not per output).
 """
 
+import math
+
 import numpy as np
 
-HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")
+HIDDEN_ACTIVATIONS = ("identity", "logistic", "tanh", "relu")  # scikit-learn's
+NEW_HIDDEN_ACTIVATIONS = ("leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "mish", "softplus")
+ALL_HIDDEN_ACTIVATIONS = HIDDEN_ACTIVATIONS + NEW_HIDDEN_ACTIVATIONS
 OUTPUT_ACTIVATIONS = ("identity", "logistic", "softmax", "exp")
 ROBUST_LOSSES = ("absolute_error", "huber", "quantile")
+
+LEAKY_SLOPE = 0.01  # PyTorch's default negative_slope
+# Klambauer et al. (2017), "Self-Normalizing Neural Networks", eq. (14)
+SELU_ALPHA = 1.6732632423543772848170429916717
+SELU_SCALE = 1.0507009873554804934193349852946
 
 
 # -- activations -------------------------------------------------------------
@@ -52,6 +64,25 @@ def softmax(z):
     return e / e.sum(axis=1, keepdims=True)
 
 
+_erfc = np.vectorize(math.erfc, otypes=[np.float64])
+
+
+def normal_cdf(z):
+    """The standard normal CDF, by erfc: accurate in both tails."""
+    return 0.5 * _erfc(-z / math.sqrt(2.0))
+
+
+def gelu_tanh_gate(z):
+    """``(1 + tanh(u)) / 2 = sigmoid(2u)``, ``u = sqrt(2/pi) (z + 0.044715 z^3)``, and ``du/dz``."""
+    c = math.sqrt(2.0 / math.pi)
+    return logistic(2.0 * c * (z + 0.044715 * z**3)), c * (1.0 + 3 * 0.044715 * z**2)
+
+
+def softplus(z):
+    """``log(1 + exp(z))``, evaluated without overflow."""
+    return np.logaddexp(0.0, z)
+
+
 def hidden_activation(name, z):
     if name == "identity":
         return z.copy()
@@ -61,6 +92,22 @@ def hidden_activation(name, z):
         return np.tanh(z)
     if name == "relu":
         return np.maximum(z, 0.0)
+    if name == "leaky_relu":
+        return np.where(z > 0, z, LEAKY_SLOPE * z)
+    if name == "elu":
+        return np.where(z > 0, z, np.expm1(z))
+    if name == "selu":
+        return SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(z))
+    if name == "gelu":
+        return z * normal_cdf(z)
+    if name == "gelu_tanh":
+        return z * gelu_tanh_gate(z)[0]
+    if name == "silu":
+        return z * logistic(z)
+    if name == "mish":
+        return z * np.tanh(softplus(z))
+    if name == "softplus":
+        return softplus(z)
     raise ValueError(name)
 
 
@@ -75,7 +122,33 @@ def hidden_derivative(name, z):
         return 1.0 - np.tanh(z) ** 2
     if name == "relu":
         return (z > 0).astype(np.float64)
+    if name == "leaky_relu":
+        return np.where(z > 0, 1.0, LEAKY_SLOPE)
+    if name == "elu":
+        return np.where(z > 0, 1.0, np.exp(z))
+    if name == "selu":
+        return SELU_SCALE * np.where(z > 0, 1.0, SELU_ALPHA * np.exp(z))
+    if name == "gelu":
+        # Phi(z) + z phi(z)
+        return normal_cdf(z) + z * np.exp(-0.5 * z**2) / math.sqrt(2.0 * math.pi)
+    if name == "gelu_tanh":
+        # d/dz z s(u) = s + z 2 s (1 - s) du/dz, with 1 - s = s(-u)
+        s, du = gelu_tanh_gate(z)
+        return s + z * 2.0 * s * gelu_tanh_gate(-z)[0] * du
+    if name == "silu":
+        s = logistic(z)
+        return s * (1.0 + z * (1.0 - s))
+    if name == "mish":
+        t = np.tanh(softplus(z))
+        return t + z * (1.0 - t**2) * logistic(z)
+    if name == "softplus":
+        return logistic(z)
     raise ValueError(name)
+
+
+def layer_activation(activation, k):
+    """The activation name of hidden layer ``k`` (0-based)."""
+    return activation if isinstance(activation, str) else activation[k]
 
 
 def output_activation(name, z):
@@ -166,7 +239,7 @@ def forward(coefs, intercepts, X, activation, out_activation):
         z = A[-1] @ np.asarray(W, dtype=np.float64) + np.asarray(b, dtype=np.float64)
         Z.append(z)
         if k < n_layers - 1:
-            A.append(hidden_activation(activation, z))
+            A.append(hidden_activation(layer_activation(activation, k), z))
         else:
             A.append(output_activation(out_activation, z))
     return Z, A
@@ -206,7 +279,7 @@ def raw_loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, dtype
         if k > 0:
             # chain rule down to the pre-activation of the layer below
             W = np.asarray(coefs[k], dtype=np.float64)
-            delta = (delta @ W.T) * hidden_derivative(activation, Z[k - 1])
+            delta = (delta @ W.T) * hidden_derivative(layer_activation(activation, k - 1), Z[k - 1])
     return loss_sum, sw.sum(), coef_grads, intercept_grads
 
 

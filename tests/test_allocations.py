@@ -30,9 +30,9 @@ def nrt_stats():
     _nrt_python.memsys_disable_stats()
 
 
-def _network_and_data(X, Y, sw, dtype, rng, loss):
+def _network_and_data(X, Y, sw, dtype, rng, loss, activation="tanh"):
     """A softmax network and its data, or an identity one with a robust regression ``loss``."""
-    network = Network([7, 5, 4, 3], "tanh", "softmax" if loss is None else "identity", dtype)
+    network = Network([7, 5, 4, 3], activation, "softmax" if loss is None else "identity", dtype)
     network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
     if loss is not None:
         loss = loss_parameters(loss, 3, delta=0.3, quantiles=(0.1, 0.5, 0.9))
@@ -40,7 +40,7 @@ def _network_and_data(X, Y, sw, dtype, rng, loss):
 
 
 def _allocations_of_one_epoch(
-    n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS, loss=None
+    n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS, loss=None, activation="tanh"
 ):
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
@@ -48,7 +48,7 @@ def _allocations_of_one_epoch(
     if sparse_input:
         X[X < 0.5] = 0
         X = sparse.csr_matrix(X)
-    network, data = _network_and_data(X, Y, rng.rand(n_samples), dtype, rng, loss)
+    network, data = _network_and_data(X, Y, rng.rand(n_samples), dtype, rng, loss, activation)
     work = network.workspace(batch_size, sparse_input)
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
@@ -138,3 +138,13 @@ def test_robust_losses_allocate_nothing_per_batch(loss, solver, dtype):
     few, n_arrays = _allocations_of_blocked_batch(10, BLOCK, solver, dtype, "no-dropout", loss=loss)
     many, _ = _allocations_of_blocked_batch(200, BLOCK, solver, dtype, "no-dropout", loss=loss)
     assert few == many == n_arrays
+
+
+@pytest.mark.parametrize("activation", ["gelu", ("selu", "tanh"), ("relu", "mish")], ids=str)
+@pytest.mark.parametrize("sparse_input", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_activations_keeping_derivatives_allocate_nothing_per_batch(activation, sparse_input, dtype):
+    # their kernel, called by address, takes the workspace's views as they are
+    few, n_arrays = _allocations_of_one_epoch(40, 10, ADAM, sparse_input, dtype, "dropout", activation=activation)
+    many, _ = _allocations_of_one_epoch(400, 10, ADAM, sparse_input, dtype, "dropout", activation=activation)
+    assert many == few == n_arrays

@@ -236,3 +236,15 @@ if __name__ == "__main__":
         sys.exit("usage: python tests/test_benchmarks.py smoke")
     sys.path.insert(0, str(ROOT))
     smoke_run()
+
+
+def test_activation_epochs_time_the_newer_activations():
+    # --quick times scikit-learn's three only; the full run all of ACTIVATIONS
+    from fastbp.bench import format_targets, measure_activations
+    from fastbp.bench.activations import ACTIVATIONS
+
+    assert {"leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "mish", "softplus"} <= set(ACTIVATIONS)
+    result = measure_activations(1, ("relu", "tanh", "gelu"))
+    assert set(result) == {f"{a}_{d}_ms" for a in ("relu", "tanh", "gelu") for d in ("float64", "float32")}
+    assert all(v > 0 for v in result.values())
+    assert "gelu" in format_targets({"activations": result})

@@ -7,9 +7,10 @@ implementation: it shows the kernel's loss and gradient describe the same
 function (which, for multi-output squared error, is not the case in
 scikit-learn, whose reported loss averages over outputs).
 
-Relu's kink at 0 would spoil the differences, so with relu only samples
-whose hidden pre-activations all stay at least ``KINK_MARGIN`` away from 0
-are kept; a step of ``h`` moves a pre-activation by far less than that.
+The kink at 0 of relu (and of leaky_relu and selu, whose derivative jumps
+there) would spoil the differences, so with these only samples whose
+hidden pre-activations all stay at least ``KINK_MARGIN`` away from 0 are
+kept; a step of ``h`` moves a pre-activation by far less than that.
 """
 
 import numpy as np
@@ -26,6 +27,7 @@ except ImportError:  # tests/ collected as a plain directory (rootdir on sys.pat
 N_FEATURES, N_CANDIDATES, N_SAMPLES = 4, 200, 20
 ALPHA = 0.05
 KINK_MARGIN = 0.1
+KINKED = ("relu", "leaky_relu", "selu")
 # central-difference step and bound on ||fd - grad|| / ||grad||
 STEP = {np.float64: 1e-6, np.float32: 3e-3}
 TOLERANCE = {np.float64: 1e-7, np.float32: 1e-3}
@@ -44,7 +46,8 @@ def make_problem(hidden, activation, out, n_outputs, dtype, seed=0):
     coefs, intercepts = ref.unpack(network.params.astype(np.float64), units)
     Z, _ = ref.forward(coefs, intercepts, X.astype(dtype), activation, out)
     hidden_z = np.hstack([np.ones((N_CANDIDATES, 1))] + [np.abs(z) for z in Z[:-1]])
-    away = hidden_z.min(axis=1) >= KINK_MARGIN if activation == "relu" else np.ones(N_CANDIDATES, bool)
+    kinked = any(name in KINKED for name in ([activation] if isinstance(activation, str) else activation))
+    away = hidden_z.min(axis=1) >= KINK_MARGIN if kinked else np.ones(N_CANDIDATES, bool)
     keep = np.flatnonzero(away)[:N_SAMPLES]
     assert len(keep) == N_SAMPLES, "not enough samples away from the kink; change the seed"
     X = X[keep]

@@ -396,6 +396,56 @@ TABLE = [
         params={"hidden_layer_sizes": (2.5,)},
     ),
     *_expand(
+        "activation-list-too-long",
+        BOTH,
+        TRAIN,
+        r"activation must hold one name per hidden layer, 1 here \(hidden_layer_sizes=\(4,\)\), "
+        r"or be a single name for all of them; got 2 names: \['relu', 'gelu'\]",
+        params={"activation": ["relu", "gelu"]},
+    ),
+    *_expand(
+        "activation-list-too-short",
+        BOTH,
+        TRAIN,
+        r"activation must hold one name per hidden layer, 2 here .* got 1 names: \('gelu',\)",
+        params={"activation": ("gelu",), "hidden_layer_sizes": (4, 3)},
+    ),
+    *_expand(
+        "activation-empty-list",
+        BOTH,
+        TRAIN,
+        "activation must hold one name per hidden layer, 1 here .* got 0 names",
+        params={"activation": []},
+    ),
+    *_expand(
+        "activation-unknown-name-in-list",
+        BOTH,
+        TRAIN,
+        r"activation must be a name or a list of names among \['elu', 'gelu', .*got \['swish'\]",
+        params={"activation": ["swish"]},
+    ),
+    *_expand(
+        "activation-non-string-in-list",
+        BOTH,
+        TRAIN,
+        r"activation must be a name or a list of names among .*got \[None, 'relu'\]",
+        params={"activation": [None, "relu"], "hidden_layer_sizes": (4, 3)},
+    ),
+    *_expand(
+        "activation-unhashable-in-list",
+        BOTH,
+        TRAIN,
+        r"activation must be a name or a list of names among .*got \[\['relu'\]\]",
+        params={"activation": [["relu"]]},
+    ),
+    *_expand(
+        "activation-a-set",
+        BOTH,
+        TRAIN,
+        "The 'activation' parameter of Backprop(Classifier|Regressor) must be a str among",
+        params={"activation": {"relu"}},
+    ),
+    *_expand(
         "hidden-string-element",
         BOTH,
         TRAIN,
@@ -487,7 +537,7 @@ def test_bad_input_raises_clear_error(call, match):
 
 INVALID_PARAMETERS = {
     "hidden_layer_sizes": "abc",
-    "activation": "softplus",
+    "activation": "sine",
     "solver": "newton",
     "alpha": -1,
     "batch_size": 0,

@@ -76,8 +76,10 @@ CASES = [
         dict(solver="adam", learning_rate="warmup_cosine", weight_decay=0.05),
         dict(solver="sgd", learning_rate="coslog4", max_grad_norm=0.3),
         dict(solver="adam", max_grad_norm=0.3, dropout=[0.3, 0.1]),
+        dict(solver="adam", activation=["gelu", "tanh"], dropout=[0.2, 0.0]),
+        dict(solver="sgd", activation="mish", loss="huber", delta=2.0),
     ],
-    ids=["schedule-decay", "coslog4-clipping", "clipping-dropout"],
+    ids=["schedule-decay", "coslog4-clipping", "clipping-dropout", "gelu-tanh-dropout", "mish-huber"],
 )
 @pytest.mark.usefixtures("blas_allows_all")
 def test_blocked_steps_match_serial_steps_with_every_option(params, monkeypatch):

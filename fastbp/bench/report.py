@@ -201,12 +201,15 @@ def format_targets(targets):
     a = targets.get("activations")
     if a:
         for dtype in ("float64", "float32"):
-            relu = a[f"relu_{dtype}_ms"]
+            relu, tanh = a[f"relu_{dtype}_ms"], a[f"tanh_{dtype}_ms"]
+            names = [key[: -len(f"_{dtype}_ms")] for key in a if key.endswith(f"_{dtype}_ms")]
             lines.append(
-                f"W1 epoch by hidden activation, {dtype}: relu {relu:.2f} ms, "
+                f"W1 epoch by hidden activation, {dtype} (ms, x relu, x tanh): relu {relu:.2f}, "
                 + ", ".join(
-                    f"{name} {a[f'{name}_{dtype}_ms']:.2f} ms ({a[f'{name}_{dtype}_ms'] / relu:.2f}x)"
-                    for name in ("tanh", "logistic")
+                    f"{name} {a[f'{name}_{dtype}_ms']:.2f} ({a[f'{name}_{dtype}_ms'] / relu:.2f}x, "
+                    f"{a[f'{name}_{dtype}_ms'] / tanh:.2f}x)"
+                    for name in names
+                    if name != "relu"
                 )
             )
     cores = targets.get("cores")

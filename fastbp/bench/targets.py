@@ -1,6 +1,6 @@
 """Every measurement after the per-epoch table, in one call."""
 
-from .activations import measure_activations
+from .activations import ACTIVATIONS, QUICK_ACTIVATIONS, measure_activations
 from .compile import measure_compile
 from .concurrency import measure_grid_search, measure_threads
 from .cores import measure_cores
@@ -30,7 +30,7 @@ def measure_targets(dtypes, repeats, quick, log=print):
     """
     steps = {
         "predict": lambda: measure_predict(repeats),
-        "activations": lambda: measure_activations(repeats),
+        "activations": lambda: measure_activations(repeats, QUICK_ACTIVATIONS if quick else ACTIVATIONS),
         "cores": lambda: measure_cores(repeats, quick),
         "threads": lambda: measure_threads(repeats, quick),
         "grid_search": lambda: measure_grid_search(repeats),
