@@ -217,6 +217,29 @@ def test_regressor_outputs_have_shape_n_by_n_outputs(loss, n_targets, dtype):
     assert_allclose(out, model.predict(Xt).reshape(-1, n_targets), **TOL[dtype])
 
 
+@pytest.mark.parametrize("activation", sorted(set(HIDDEN_CODES) - {"identity", "logistic", "tanh", "relu"}))
+def test_new_activations_end_to_end(activation):
+    """A fitted model with each activation beyond scikit-learn's, through onnxruntime (float32)."""
+    model = _fit(BackpropClassifier, X, LABELS["multiclass-int"], activation=activation)
+    Xt = X.astype(np.float32)
+    out = _run(model, Xt, options={id(model): {"zipmap": False}})
+    assert_allclose(out["probabilities"], model.predict_proba(Xt), **TOL[np.float32])
+
+
+@pytest.mark.parametrize(
+    "params",
+    [dict(loss="absolute_error"), dict(loss="huber", delta=0.5), dict(loss="quantile", quantile=[0.1, 0.5, 0.9])],
+    ids=["absolute_error", "huber", "quantile-3"],
+)
+def test_robust_loss_models_have_one_column_per_output(params):
+    Xr, y = make_regression(n_samples=100, n_features=4, random_state=0)
+    model = _fit(BackpropRegressor, Xr, y / y.std(), **params)
+    n_outputs = model.n_outputs_
+    out = _run(model, Xr.astype(np.float32))["variable"]
+    assert out.shape == (Xr.shape[0], n_outputs)
+    assert_allclose(out, model.predict(Xr.astype(np.float32)).reshape(-1, n_outputs), **TOL[np.float32])
+
+
 def test_dropout_leaves_nothing_to_convert():
     # dropout is the identity at prediction
     model = _fit(BackpropClassifier, X, LABELS["multiclass-int"], dropout=[0.3, 0.1])
