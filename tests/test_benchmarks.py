@@ -240,11 +240,18 @@ if __name__ == "__main__":
 
 def test_activation_epochs_time_the_newer_activations():
     # --quick times scikit-learn's three only; the full run all of ACTIVATIONS
-    from fastbp.bench import format_targets, measure_activations
-    from fastbp.bench.activations import ACTIVATIONS
-
-    assert {"leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "mish", "softplus"} <= set(ACTIVATIONS)
-    result = measure_activations(1, ("relu", "tanh", "gelu"))
-    assert set(result) == {f"{a}_{d}_ms" for a in ("relu", "tanh", "gelu") for d in ("float64", "float32")}
-    assert all(v > 0 for v in result.values())
-    assert "gelu" in format_targets({"activations": result})
+    code = """
+import json
+from fastbp.bench import format_targets, measure_activations
+from fastbp.bench.activations import ACTIVATIONS
+result = measure_activations(1, ("relu", "tanh", "gelu"))
+print(json.dumps({"all": ACTIVATIONS, "result": result, "text": format_targets({"activations": result})}))
+"""
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    new = {"leaky_relu", "elu", "selu", "gelu", "gelu_tanh", "silu", "mish", "softplus"}
+    assert new <= set(report["all"])
+    expected = {f"{a}_{d}_ms" for a in ("relu", "tanh", "gelu") for d in ("float64", "float32")}
+    assert set(report["result"]) == expected and all(v > 0 for v in report["result"].values())
+    assert "gelu" in report["text"]
