@@ -11,7 +11,7 @@ from ._estimators import BackpropRegressor
 def warm_up(dtypes=("float64", "float32")):
     """Compile, or load from the on-disk cache, fastbp's kernels for each dtype.
 
-    The first fit in a process otherwise does it: about 5 s per dtype on a
+    The first fit in a process otherwise does it: about 8 s per dtype on a
     machine that has never compiled this version of fastbp, a fraction of a
     second from the cache. Call it where that wait should not land on the
     first task: at a dask worker's start (``client.run(fastbp.warm_up)``), in
