@@ -231,11 +231,11 @@ class BlockedEpochs:
         # (not a BLAS dot, whose summation order could follow NumPy's thread count)
         sumsq = float(np.square(params[: self.n_coef], dtype=np.float64).sum())
         loss_sum = 0.0
+        br = self.block_rows
         for b, start in enumerate(range(0, rows.shape[0], batch_size)):
             batch = rows[start : start + batch_size]
             nb = batch.shape[0]
-            n_blk = -(-nb // self.block_rows)
-            br = self.block_rows
+            n_blk = -(-nb // br)
 
             _threads.hold_one_thread()
 

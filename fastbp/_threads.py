@@ -85,12 +85,10 @@ def _release_openblas():
 @contextmanager
 def single_threaded_blas():
     """Context in which the kernels' BLAS runs on one thread (see the module docstring)."""
-    global _users, _controller, _limiter, _outer
+    global _users, _limiter, _outer
     with _lock:
         if _users == 0:
-            if _controller is None:
-                _controller = kernel_blas_controller()
-            _outer = _blas_threads(_controller)
+            _outer = _blas_threads(_kernel_controller())
             _release_openblas()
             _limiter = _controller.limit(limits=1)
             _release_openblas()
@@ -106,6 +104,14 @@ def single_threaded_blas():
                 _release_openblas()
                 _limiter = None
 _outer = None  # the kernels' BLAS thread count when the first of the running fits started
+
+
+def _kernel_controller():
+    """:func:`kernel_blas_controller`, selected once (call with ``_lock`` held)."""
+    global _controller
+    if _controller is None:
+        _controller = kernel_blas_controller()
+    return _controller
 
 
 def _blas_threads(controller):
@@ -124,13 +130,8 @@ def outer_blas_threads():
     -------
     int
     """
-    global _controller
     with _lock:
-        if _users:
-            return _outer
-        if _controller is None:
-            _controller = kernel_blas_controller()
-        return _blas_threads(_controller)
+        return _outer if _users else _blas_threads(_kernel_controller())
 
 
 def hold_one_thread():
