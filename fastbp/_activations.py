@@ -16,7 +16,11 @@ Those eight live in one kernel of their own, :func:`keeping_activation_inplace`,
 with a loop per activation so that each vectorizes (an if-chain inside one
 loop ran 3-6x slower). Compiled with the entry point it would have added
 1.5-2 s to every cold compile; it is compiled on first use instead, and the
-entry point calls it through its address (:func:`fastbp._jit.call_at`).
+entry point calls it through its address (:class:`fastbp._jit.LazyKernel`).
+tanh and logistic have such a kernel too (:func:`smooth_activation_inplace`):
+the entry point itself holds only relu and identity, what a default fit
+runs, and each hidden layer's kernel address travels in the ``net`` tuple
+(:func:`hidden_kernel_address`).
 
 Codes are plain integers so one compiled kernel serves every activation:
 a branch on a loop-invariant integer costs nothing measurable, while one
@@ -34,7 +38,7 @@ every derivative step of the backward pass, compute in the network's dtype.
 import numpy as np
 
 from ._elementary import erfc_and_gaussian, exp, exp_and_expm1, log1p_unit, logistic, tanh
-from ._jit import call_at, inline_kernel, internal_kernel, kernel_address
+from ._jit import call_at, inline_kernel, lazy_kernel
 from ._losses import OUT_EXP_POISSON, OUT_LOGISTIC_BINARY, OUT_SOFTMAX_LOG
 
 # hidden activations: scikit-learn's four, then those whose forward pass
@@ -130,7 +134,12 @@ def softplus_with_derivative(x):
     return (0.0 if x < 0 else x) + log1p_unit(e), (p if x >= 0 else e * p)
 
 
-@internal_kernel
+def _keeping_args(dtype):
+    matrix, vector = np.empty((0, 0), dtype), np.empty(0, dtype)
+    return (matrix, vector, LEAKY_RELU, matrix, False)
+
+
+@lazy_kernel("activations", _keeping_args, seconds=2)
 def keeping_activation_inplace(Z, bias, code, derivs, backward):
     """The forward or backward step of a layer whose activation keeps ``f'(z)``.
 
@@ -140,7 +149,7 @@ def keeping_activation_inplace(Z, bias, code, derivs, backward):
     read).
 
     Compiled on first use, not with the entry point, and called through its
-    address (:func:`keeping_kernel_address`): its loops, one per activation
+    address (see :class:`fastbp._jit.LazyKernel`): its loops, one per activation
     so that each vectorizes, take 1.5-2 s to compile, which fits that use
     only scikit-learn's four activations then never pay.
     """
@@ -195,82 +204,92 @@ def keeping_activation_inplace(Z, bias, code, derivs, backward):
                 Z[r, j] = a
                 if keep:
                     derivs[r, j] = d
+    return 0.0
 
 
-_KEEPING_KERNELS = {}  # dtype name -> address of its keeping_activation_inplace
+@lazy_kernel("tanh and logistic", _keeping_args)
+def smooth_activation_inplace(Z, bias, code, A, backward):
+    """The forward or backward step of a ``TANH`` or ``LOGISTIC`` layer.
+
+    Forward: ``Z <- f(Z + bias)`` (``A`` is not read). Backward: ``Z <- Z *
+    f'(z)``, ``Z`` holding the layer's deltas and ``A`` its output, through
+    which ``f'`` is written (``bias`` is not read). Compiled on first use and
+    called by address: a relu network compiles none of its four loops.
+    """
+    n, m = Z.shape
+    one = Z.dtype.type(1.0)  # a dtype scalar keeps float32 loops in float32
+    if backward and code == TANH:
+        # tanh'(z) = 1 - tanh(z)^2
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] *= one - A[r, j] * A[r, j]
+    elif backward:
+        # sigma'(z) = sigma(z) (1 - sigma(z))
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] *= A[r, j] * (one - A[r, j])
+    elif code == TANH:
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] = tanh(np.float64(Z[r, j] + bias[j]))
+    else:
+        for r in range(n):
+            for j in range(m):
+                Z[r, j] = logistic(np.float64(Z[r, j] + bias[j]))
+    return 0.0
 
 
-def keeping_kernel_address(dtype):
-    """The address of :func:`keeping_activation_inplace` for ``dtype``, compiled on first use."""
-    dtype = np.dtype(dtype)
-    if dtype.name not in _KEEPING_KERNELS:
-        matrix, vector = np.empty((0, 0), dtype), np.empty(0, dtype)
-        args = (matrix, vector, LEAKY_RELU, matrix, False)
-        label = f"{dtype.name} activations"
-        address = kernel_address(keeping_activation_inplace, args, label, seconds=2)
-        _KEEPING_KERNELS[dtype.name] = address
-    return _KEEPING_KERNELS[dtype.name]
+def hidden_kernel_address(code, dtype):
+    """The address of the kernel of hidden activation ``code``, or 0 for relu and identity (inline)."""
+    if code >= LEAKY_RELU:
+        return keeping_activation_inplace.address(dtype)
+    if code == TANH or code == LOGISTIC:
+        return smooth_activation_inplace.address(dtype)
+    return 0
 
 
 @inline_kernel
-def add_bias_activate_inplace(Z, bias, code, derivs, keeping_kernel):
+def add_bias_activate_inplace(Z, bias, code, derivs, kernel):
     """``Z <- f(Z + bias)`` for a hidden layer, one pass over ``Z``.
 
-    The activations from ``LEAKY_RELU`` on also write ``f'(Z + bias)`` into
-    ``derivs`` when it has rows (an empty view when predicting), in the
-    kernel at address ``keeping_kernel`` (0 in networks without them).
+    relu and identity are written here; the other activations are the
+    kernel at address ``kernel`` (:func:`hidden_kernel_address`). Those from
+    ``LEAKY_RELU`` on also write ``f'(Z + bias)`` into ``derivs`` when it
+    has rows (an empty view when predicting).
     """
-    n, m = Z.shape
-    zero = Z.dtype.type(0.0)  # a dtype scalar keeps float32 loops in float32
-    if code == RELU or code == IDENTITY:
+    if kernel:
+        call_at(kernel, (Z, bias, code, derivs, False))
+    else:
+        n, m = Z.shape
         # identity is relu with a floor of -inf: one loop less to compile
-        floor = zero if code == RELU else Z.dtype.type(-np.inf)
+        floor = Z.dtype.type(0.0) if code == RELU else Z.dtype.type(-np.inf)
         for r in range(n):
             for j in range(m):
                 z = Z[r, j] + bias[j]
                 # ``z < floor`` is False for NaN, so NaN propagates like np.maximum
                 Z[r, j] = floor if z < floor else z
-    elif code == TANH:
-        for r in range(n):
-            for j in range(m):
-                Z[r, j] = tanh(np.float64(Z[r, j] + bias[j]))
-    elif code == LOGISTIC:
-        for r in range(n):
-            for j in range(m):
-                Z[r, j] = logistic(np.float64(Z[r, j] + bias[j]))
-    else:
-        call_at(keeping_kernel, (Z, bias, code, derivs, False))
 
 
 @inline_kernel
-def activation_derivative_inplace(A, delta, code, derivs, keeping_kernel):
+def activation_derivative_inplace(A, delta, code, derivs, kernel):
     """``delta <- delta * f'(z)``, with ``f'`` written through ``A = f(z)``.
 
-    The activations from ``LEAKY_RELU`` on take ``f'(z)`` from ``derivs``,
-    where their forward pass left it, in the kernel at ``keeping_kernel``.
+    relu's is written here, identity's is 1; the others are the kernel at
+    address ``kernel``: tanh's and logistic's from ``A``, those from
+    ``LEAKY_RELU`` on from ``derivs``, where their forward pass left
+    ``f'(z)``.
     """
-    n, m = A.shape
-    zero, one = A.dtype.type(0.0), A.dtype.type(1.0)  # keep float32 in float32
     if code == RELU:
+        n, m = A.shape
+        zero = A.dtype.type(0.0)  # keeps float32 in float32
         # relu'(z) is 1 where the unit fired and 0 where its output is 0
         for r in range(n):
             for j in range(m):
                 # a select, not a branch around a store, so the loop vectorizes
                 delta[r, j] = zero if A[r, j] == zero else delta[r, j]
-    elif code == TANH:
-        # tanh'(z) = 1 - tanh(z)^2
-        for r in range(n):
-            for j in range(m):
-                delta[r, j] *= one - A[r, j] * A[r, j]
-    elif code == LOGISTIC:
-        # sigma'(z) = sigma(z) (1 - sigma(z))
-        for r in range(n):
-            for j in range(m):
-                delta[r, j] *= A[r, j] * (one - A[r, j])
-    elif code != IDENTITY:
-        # (its loop there, not here, saved 0.2 s of the entry point's compile;
-        # A[0] stands in for the bias, which the backward step does not read)
-        call_at(keeping_kernel, (delta, A[0], code, derivs, True))
+    elif kernel:
+        # (A[0] stands in for the bias, which the backward step does not read)
+        call_at(kernel, (delta, A[0], code, A if code < LEAKY_RELU else derivs, True))
 
 
 @inline_kernel

@@ -3,22 +3,23 @@
 Arguments travel in tuples, so the entry point has one signature per
 dtype and is compiled once for it:
 
-``net = (params, coef_start, bias_start, units, hidden_codes, out_code, keeping_kernel)``
+``net = (params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code)``
     ``params`` is the flat parameter vector. Coefficient matrix ``i`` is
     ``params[coef_start[i]:coef_start[i + 1]]`` viewed as
     ``(units[i], units[i + 1])``; intercept ``i`` is
     ``params[bias_start[i]:bias_start[i + 1]]``. ``hidden_codes[i]`` is
-    the activation code of hidden layer ``i + 1``; ``keeping_kernel`` the
-    address of the kernel of the activations that keep ``f'(z)`` (see
-    ``_activations``), or 0 when no layer has one.
+    the activation code of hidden layer ``i + 1``, ``hidden_kernels[i]``
+    the address of its activation's kernel, or 0 for relu and identity
+    (see :mod:`fastbp._activations`).
 
-``data = (X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw, loss_code, loss_params)``
-    Dense ``X`` (C-contiguous), or an empty ``X`` and the three arrays of a
-    CSR matrix when ``is_sparse``. ``Y`` holds the targets as floats of the
+``data = (X, sp_data, sp_indices, sp_indptr, csr_kernel, Y, sw, loss_kernel, loss_params)``
+    Dense ``X`` (C-contiguous) and ``csr_kernel`` 0, or an empty ``X``, the
+    three arrays of a CSR matrix and the address of
+    :func:`csr_product_into`. ``Y`` holds the targets as floats of the
     same dtype, one column per output unit; ``sw`` the sample weights (ones
-    when the user gave none). ``loss_code`` and ``loss_params`` name a
-    robust loss of an identity output and its per-output parameters, or
-    are ``CANONICAL`` and unused for the output activation's own loss (see
+    when the user gave none). ``loss_kernel`` is 0 for the output
+    activation's own loss, or the address of the robust losses' kernel,
+    whose per-output parameters are ``loss_params`` (see
     :mod:`fastbp._losses`).
 
 ``work = (xbuf, acts, deltas, block_start, grad, derivs)``
@@ -30,6 +31,12 @@ dtype and is compiled once for it:
     layout of ``params``. ``derivs`` holds, in the same range, ``f'(z)`` of
     the hidden layers whose activation keeps it (see ``_activations``); it
     is empty when no layer's does.
+
+Code that a default fit does not run (sparse input, the robust losses,
+SGD, dropout, the per-step schedules, clipping, the activations beyond
+scikit-learn's four) lives in kernels compiled on first use, whose
+addresses stand where the option's switch would be, 0 meaning off (see
+:class:`fastbp._jit.LazyKernel`).
 
 Views into the flat buffers are made by :func:`view` and matrix products
 go to BLAS gemm through :func:`matmul_into`, both written as numba
@@ -52,13 +59,14 @@ from ._activations import (
     add_bias_activate_inplace,
     add_bias_output_activate_inplace,
 )
-from ._jit import compile_ahead, inline_kernel, kernel
-from ._losses import CANONICAL, output_delta_loss_into
+from ._jit import call_at, compile_ahead, inline_kernel, kernel, lazy_kernel
+from ._losses import output_delta_loss_into
 from ._optimizers import (
     ADAM,
+    PER_EPOCH,
+    SCHEDULE_KERNELS,
     adam_step_inplace,
     clipped_divisor,
-    schedule_factor,
     sgd_step_inplace,
     sum_of_squares,
 )
@@ -207,33 +215,38 @@ def gather_rows_into(X, rows, start, out):
             out[r, j] = X[i, j]
 
 
-@inline_kernel
-def csr_rows_dot_into(sp_data, sp_indices, sp_indptr, rows, start, W, out):
-    """``out = X[rows[start:start + len(out)]] @ W`` for CSR ``X``."""
-    for r in range(out.shape[0]):
-        for j in range(out.shape[1]):
-            out[r, j] = 0
-        i = rows[start + r]
-        for p in range(sp_indptr[i], sp_indptr[i + 1]):
-            x = sp_data[p]
-            wrow = W[sp_indices[p]]
-            for j in range(out.shape[1]):
-                out[r, j] += x * wrow[j]
+def _csr_args(dtype):
+    readonly = [np.empty(0, dtype=d) for d in (dtype, np.int64, np.int64)]
+    for a in readonly:
+        a.flags.writeable = False
+    matrix = np.empty((0, 0), dtype=dtype)
+    return (*readonly, np.empty(0, dtype=np.int64), 0, matrix, False, matrix)
 
 
-@inline_kernel
-def csr_rows_transpose_dot_into(sp_data, sp_indices, sp_indptr, rows, start, D, out):
-    """``out = X[rows[start:start + len(D)]].T @ D`` for CSR ``X``."""
+@lazy_kernel("sparse input", _csr_args)
+def csr_product_into(sp_data, sp_indices, sp_indptr, rows, start, M, transpose, out):
+    """``out = Xb @ M``, or ``out = Xb.T @ M`` if ``transpose``, for the CSR rows ``Xb = X[rows[start:]]``.
+
+    ``Xb`` has ``len(out)`` rows (``len(M)`` with ``transpose``). Compiled
+    on first use and called by address (see :class:`fastbp._jit.LazyKernel`).
+    """
     flat = view(out, 0, (out.size,))
     for j in range(flat.shape[0]):
         flat[j] = 0
-    for r in range(D.shape[0]):
+    n_rows = M.shape[0] if transpose else out.shape[0]
+    for r in range(n_rows):
         i = rows[start + r]
         for p in range(sp_indptr[i], sp_indptr[i + 1]):
             x = sp_data[p]
-            orow = out[sp_indices[p]]
-            for j in range(D.shape[1]):
-                orow[j] += x * D[r, j]
+            if transpose:
+                orow = out[sp_indices[p]]
+                for j in range(M.shape[1]):
+                    orow[j] += x * M[r, j]
+            else:
+                mrow = M[sp_indices[p]]
+                for j in range(M.shape[1]):
+                    out[r, j] += x * mrow[j]
+    return 0.0
 
 
 @inline_kernel
@@ -246,44 +259,32 @@ def column_sums_into(D, out):
             out[j] += D[r, j]
 
 
-EPOCH, LOSS_GRAD, PREDICT, BLOCK, STEP = 0, 1, 2, 3, 4
+EPOCH, PREDICT, BLOCK, STEP = 0, 1, 2, 3
 
 
 @kernel
 def run(task, net, data, work, optimizer, rows, batch_size, out):
-    """The one compiled entry point: an epoch, a full gradient, a prediction, or a batch in blocks.
+    """The one compiled entry point: an epoch, a prediction, or a batch's blocks or step.
 
     One entry point per dtype means one compilation serves training,
-    L-BFGS, prediction and training in threads.
+    L-BFGS (:func:`full_loss_grad_into`), prediction and training in threads.
 
-    ``optimizer = (solver, lr, alpha, momentum, nesterov, beta_1, beta_2,
-    epsilon, state_1, state_2, t, lo, hi, drop_rates, drop_key, schedule,
-    step_0, n_steps, warmup_steps, weight_decay, max_grad_norm)``: SGD
-    keeps its velocity in ``state_1``; Adam its moments in
-    ``state_1``/``state_2`` and its step count in ``t``. A step updates
-    ``params[lo:hi]`` (an epoch: all of them). ``drop_rates`` holds one
-    dropout rate per hidden layer (empty: no dropout), applied in the
-    training tasks ``EPOCH`` and ``BLOCK`` only, with the epoch's masks
-    keyed by ``drop_key`` (see :mod:`fastbp._regularisers`). Batch ``b`` of
-    the epoch is step ``step_0 + b`` of a run of ``n_steps``, whose step
-    size is ``lr`` times the ``schedule``'s factor there (see
-    :func:`fastbp._optimizers.schedule_factor`); ``weight_decay`` is the
-    decoupled decay, ``max_grad_norm`` the clipping norm (0: off; a
-    clipped ``STEP`` must step every parameter, since the norm is global).
+    ``optimizer`` is made by :func:`optimizer_tuple`, whose parameters name
+    its fields: ``(sgd_kernel, lr, alpha, momentum, nesterov, beta_1,
+    beta_2, epsilon, state_1, state_2, t, lo, hi, drop_kernel, drop_rates,
+    drop_key, schedule_kernel, step_0, n_steps, warmup_steps,
+    weight_decay, clip_kernel, max_grad_norm)``, each ``*_kernel`` the
+    address of an option's kernel or 0. ``sgd_kernel`` 0 means Adam.
 
     - ``EPOCH``: train on ``rows`` in batches of ``batch_size``; returns
       ``(loss_sum, t)``, ``loss_sum`` being the sum over batches of the
       batch loss (L2 term included) times the batch's row count.
-    - ``LOSS_GRAD``: full-batch loss over ``rows``, ``batch_size`` rows at
-      a time, with the finished gradient in ``out`` (flat, like
-      ``params``); returns ``(loss, t)``. ``grad`` is left holding the raw
-      gradient of the last chunk (see the batch loop).
     - ``PREDICT``: output activations of ``rows`` into ``out``
       (``(n_samples, n_outputs)``), ``batch_size`` rows at a time; returns
       ``(0.0, t)``.
     - ``BLOCK``: one block of a batch (``rows``, at most ``batch_size``
       of them): its raw gradient ``sum_i sw_i * dloss_i/dparams`` into
-      ``grad``; returns ``(sum_i sw_i * loss_i, t)``.
+      ``grad``, without the L2 term; returns ``(sum_i sw_i * loss_i, t)``.
     - ``STEP``: the optimizer step of the batch ``rows`` (at most
       ``batch_size``) whose blocks' raw gradients are the rows of ``out``:
       sums them in block order into ``out[0]``, within ``[lo, hi)``, and
@@ -311,29 +312,24 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
       without numba's ``min``/``max``/``np.finfo`` helpers 4.7-5.1 s (on a
       quiet host; 4.1-4.4 s at best).
     """
-    params, coef_start, bias_start, units, hidden_codes, out_code, keeping_kernel = net
-    X, sp_data, sp_indices, sp_indptr, is_sparse, Y, sw, loss_code, loss_params = data
-    loss_code = out_code if loss_code == CANONICAL else loss_code
+    params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code = net
+    X, sp_data, sp_indices, sp_indptr, csr_kernel, Y, sw, loss_kernel, loss_params = data
     xbuf, acts, deltas, block_start, grad, derivs = work
-    solver, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
-    drop_rates, drop_key = optimizer[13:15]
-    schedule, step_0, n_steps, warmup_steps, weight_decay, max_grad_norm = optimizer[15:]
+    sgd_kernel, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
+    drop_kernel, drop_rates, drop_key, schedule_kernel, step_0, n_steps, warmup_steps = optimizer[13:20]
+    weight_decay, clip_kernel, max_grad_norm = optimizer[20:]
     n_layers = units.shape[0] - 1  # number of weight matrices
-    dropout = drop_rates.shape[0] > 0 and (task == EPOCH or task == BLOCK)
+    dropout = drop_kernel != 0 and (task == EPOCH or task == BLOCK)
     n_hidden_units = 0
     for k in range(1, n_layers):
         n_hidden_units += units[k]
     no_deltas = view(deltas, 0, (0, 0))  # dropout_inplace forward
     n_coef = bias_start[0]
     n = rows.shape[0]
-    grad_out = view(out, 0, (out.size,))  # LOSS_GRAD: the finished gradient; STEP: the sum of blocks
-    if task == LOSS_GRAD:
-        for j in range(grad_out.shape[0]):
-            grad_out[j] = 0
+    grad_out = view(out, 0, (out.size,))  # STEP: the sum of the blocks' gradients
     # ||coefs||^2 of the current weights; each step returns it for the new ones
-    sumsq = sum_of_squares(params, n_coef) if task == EPOCH or task == LOSS_GRAD else 0.0
+    sumsq = sum_of_squares(params, n_coef) if task == EPOCH else 0.0
     loss_sum = 0.0
-    sw_total = 0.0
     for start in range(0, n, batch_size):
         nb = n - start if n - start < batch_size else batch_size  # min(), without its helper
         if task == STEP:
@@ -349,15 +345,15 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 sw_sum += sw[rows[start + r]]
         else:
             # forward pass of rows[start:start + nb]: every layer's activations
-            xb = view(xbuf, 0, (0 if is_sparse else nb, units[0]))
+            xb = view(xbuf, 0, (0 if csr_kernel else nb, units[0]))
             first_unit = 0  # of layer k among the hidden units (dropout's counter)
             for k in range(1, n_layers + 1):
                 W = view(params, coef_start[k - 1], (units[k - 1], units[k]))
                 Z = view(acts, block_start[k], (nb, units[k]))
                 if k > 1:
                     matmul_into(view(acts, block_start[k - 1], (nb, units[k - 1])), False, W, False, Z)
-                elif is_sparse:
-                    csr_rows_dot_into(sp_data, sp_indices, sp_indptr, rows, start, W, Z)
+                elif csr_kernel:
+                    call_at(csr_kernel, (sp_data, sp_indices, sp_indptr, rows, start, W, False, Z))
                 else:
                     gather_rows_into(X, rows, start, xb)
                     matmul_into(xb, False, W, False, Z)
@@ -365,11 +361,10 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 if k < n_layers:
                     # f'(z), where the activation keeps it, only when training
                     kept = view(derivs, block_start[k], (0 if task == PREDICT else nb, units[k]))
-                    add_bias_activate_inplace(Z, bias, hidden_codes[k - 1], kept, keeping_kernel)
+                    add_bias_activate_inplace(Z, bias, hidden_codes[k - 1], kept, hidden_kernels[k - 1])
                     if dropout and drop_rates[k - 1] > 0:
-                        dropout_inplace(
-                            Z, rows, start, drop_key, first_unit, n_hidden_units, drop_rates[k - 1], no_deltas
-                        )
+                        rate = drop_rates[k - 1]
+                        call_at(drop_kernel, (Z, rows, start, drop_key, first_unit, n_hidden_units, rate, no_deltas))
                     first_unit += units[k]
                 else:
                     add_bias_output_activate_inplace(Z, bias, out_code)
@@ -385,7 +380,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
             # delta = sw * (g(z) - y) for the canonical loss/link pairs (the
             # robust losses' own gradient where it differs)
             D = view(deltas, block_start[n_layers], (nb, units[n_layers]))
-            loss, sw_sum = output_delta_loss_into(A, Y, sw, rows, start, loss_code, loss_params, D)
+            loss, sw_sum = output_delta_loss_into(A, Y, sw, rows, start, out_code, loss_kernel, loss_params, D)
             # layer by layer: gradient of layer k-1's weights from its input and
             # delta, then the delta of the layer below by the chain rule
             for k in range(n_layers, 0, -1):
@@ -393,8 +388,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 column_sums_into(D, view(grad, bias_start[k - 1], (units[k],)))
                 gW = view(grad, coef_start[k - 1], (units[k - 1], units[k]))
                 if k == 1:
-                    if is_sparse:
-                        csr_rows_transpose_dot_into(sp_data, sp_indices, sp_indptr, rows, start, D, gW)
+                    if csr_kernel:
+                        call_at(csr_kernel, (sp_data, sp_indices, sp_indptr, rows, start, D, True, gW))
                     else:
                         matmul_into(xb, True, D, False, gW)
                 else:
@@ -405,19 +400,12 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                     matmul_into(D, False, W, True, D_below)
                     first_unit -= units[k - 1]  # now layer k-1's
                     if dropout and drop_rates[k - 2] > 0:
-                        dropout_inplace(
-                            A_below, rows, start, drop_key, first_unit, n_hidden_units, drop_rates[k - 2], D_below
-                        )
+                        rate = drop_rates[k - 2]
+                        call_at(drop_kernel, (A_below, rows, start, drop_key, first_unit, n_hidden_units, rate, D_below))
                     kept = view(derivs, block_start[k - 1], (nb, units[k - 1]))
-                    activation_derivative_inplace(A_below, D_below, hidden_codes[k - 2], kept, keeping_kernel)
+                    activation_derivative_inplace(A_below, D_below, hidden_codes[k - 2], kept, hidden_kernels[k - 2])
             g = grad
 
-        if task == LOSS_GRAD:
-            loss_sum += loss
-            sw_total += sw_sum
-            for j in range(grad.shape[0]):
-                grad_out[j] += grad[j]
-            continue
         if task == BLOCK:
             loss_sum += loss
             continue
@@ -427,12 +415,14 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
         loss_sum += nb * (loss + 0.5 * alpha * sumsq) / sw_sum
         # this step's scheduled step size, decoupled decay, and the divisor
         # that finishes (and, when on, clips) the gradient
-        lr_step = lr * schedule_factor(schedule, step_0 + start // batch_size, n_steps, warmup_steps)
+        lr_step = lr
+        if schedule_kernel:
+            lr_step *= call_at(schedule_kernel, (step_0 + start // batch_size, n_steps, warmup_steps))
         decay = 1.0 - lr_step * weight_decay
         divisor = sw_sum
-        if max_grad_norm > 0:
-            divisor = clipped_divisor(params, g, n_coef, alpha, sw_sum, max_grad_norm)
-        if solver == ADAM:
+        if clip_kernel:
+            divisor = call_at(clip_kernel, (params, g, n_coef, alpha, sw_sum, max_grad_norm))
+        if sgd_kernel == 0:
             t += 1
             # float powers: libm's pow, as Python's float ** int (scikit-learn's)
             lr_t = lr_step * np.sqrt(1.0 - beta_2 ** float(t)) / (1.0 - beta_1 ** float(t))
@@ -440,16 +430,9 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 params, g, state_1, state_2, lo, n_coef, hi, alpha, divisor, lr_t, decay, beta_1, beta_2, epsilon
             )
         else:
-            sumsq = sgd_step_inplace(
-                params, g, state_1, lo, n_coef, hi, alpha, divisor, lr_step, decay, momentum, nesterov
-            )
+            sgd_args = (params, g, state_1, lo, n_coef, hi, alpha, divisor, lr_step, decay, momentum, nesterov)
+            sumsq = call_at(sgd_kernel, sgd_args)
 
-    if task == LOSS_GRAD:
-        # finish the gradient: the L2 term, then division by the total weight
-        for j in range(grad_out.shape[0]):
-            l2 = alpha * params[j] if j < n_coef else 0.0
-            grad_out[j] = (grad_out[j] + l2) / sw_total
-        return (loss_sum + 0.5 * alpha * sumsq) / sw_total, t
     if task == STEP:
         return sumsq, t
     return loss_sum, t
@@ -458,8 +441,78 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
 # Python-side conveniences around ``run`` (the estimators call these)
 
 NO_DROPOUT = np.empty(0)  # the ``drop_rates`` of a fit without dropout
-# the last six fields of a tuple without schedule, weight decay or clipping
-NO_SCHEDULE = (0, 0, 0, 0, 0.0, 0.0)
+
+# positions in the ``optimizer`` tuple of the fields that change within an epoch
+T, LO, HI, STEP_0 = 10, 11, 12, 17
+
+
+def optimizer_tuple(
+    dtype,
+    state_1,
+    state_2,
+    *,
+    solver=ADAM,
+    lr=0.0,
+    alpha=0.0,
+    momentum=0.0,
+    nesterov=False,
+    beta_1=0.0,
+    beta_2=0.0,
+    epsilon=0.0,
+    t=0,
+    lo=0,
+    hi=None,
+    drop_rates=NO_DROPOUT,
+    drop_key=0,
+    schedule=PER_EPOCH,
+    step_0=0,
+    n_steps=0,
+    warmup_steps=0,
+    weight_decay=0.0,
+    max_grad_norm=0.0,
+):
+    """The ``optimizer`` tuple of :func:`run`, with the kernels its options need.
+
+    ``solver`` is ``ADAM`` or ``SGD`` (velocity in ``state_1``; Adam's
+    moments in ``state_1``/``state_2``, its step count ``t``). A step updates
+    ``params[lo:hi]`` (default: all of them). ``drop_rates`` holds one
+    dropout rate per hidden layer (empty: no dropout), applied in the
+    training tasks ``EPOCH`` and ``BLOCK`` only, with the epoch's masks
+    keyed by ``drop_key`` (see :mod:`fastbp._regularisers`). Batch ``b`` of
+    the epoch is step ``step_0 + b`` of a run of ``n_steps``, whose step
+    size is ``lr`` times the ``schedule``'s factor there (see
+    :func:`fastbp._optimizers.schedule_factor`); ``weight_decay`` is the
+    decoupled decay, ``max_grad_norm`` the clipping norm (0: off; a
+    clipped ``STEP`` must step every parameter, since the norm is global).
+    Every option's kernel is compiled, or loaded, here on its first use.
+    """
+    drop_rates = np.asarray(drop_rates, dtype=np.float64)
+    return (
+        0 if solver == ADAM else sgd_step_inplace.address(dtype),
+        float(lr),
+        float(alpha),
+        float(momentum),
+        bool(nesterov),
+        float(beta_1),
+        float(beta_2),
+        float(epsilon),
+        state_1,
+        state_2,
+        int(t),
+        int(lo),
+        int(state_1.shape[0] if hi is None else hi),
+        dropout_inplace.address(dtype) if drop_rates.size else 0,
+        drop_rates,
+        np.uint64(drop_key),
+        SCHEDULE_KERNELS[schedule].address(dtype) if schedule != PER_EPOCH else 0,
+        int(step_0),
+        int(n_steps),
+        int(warmup_steps),
+        float(weight_decay),
+        clipped_divisor.address(dtype) if max_grad_norm else 0,
+        float(max_grad_norm),
+    )
+
 
 _ready = set()  # dtypes whose entry point is compiled or loaded in this process
 
@@ -475,7 +528,7 @@ def _run(task, net, data, work, optimizer, rows, batch_size, out):
 def _placeholder_optimizer(dtype, alpha=0.0):
     """An ``optimizer`` tuple of the training types for the tasks that do not step."""
     empty = np.empty(0, dtype=dtype)
-    return (0, 0.0, float(alpha), 0.0, False, 0.0, 0.0, 0.0, empty, empty, 0, 0, 0, NO_DROPOUT, np.uint64(0)) + NO_SCHEDULE
+    return optimizer_tuple(dtype, empty, empty, alpha=alpha)
 
 
 def run_epoch(net, data, work, optimizer, rows, batch_size):
@@ -485,11 +538,29 @@ def run_epoch(net, data, work, optimizer, rows, batch_size):
 
 
 def full_loss_grad_into(net, data, work, alpha, chunk, grad_out):
-    """Full-batch loss; the finished gradient goes into ``grad_out``."""
-    rows = np.arange(data[5].shape[0])
-    optimizer = _placeholder_optimizer(net[0].dtype, alpha)
-    loss, _ = _run(LOSS_GRAD, net, data, work, optimizer, rows, chunk, grad_out.reshape(1, -1))
-    return loss
+    """Full-batch loss; the finished gradient goes into ``grad_out``.
+
+    The raw gradients of the chunks of ``chunk`` rows (task ``BLOCK``) are
+    summed in order, then the L2 term is added and the sum divided by the
+    total weight, in float64 and rounded once, as the step loops do.
+    ``work``'s gradient buffer is left holding the last chunk's.
+    """
+    params, n_coef, sw = net[0], net[2][0], data[6]
+    rows = np.arange(sw.shape[0])
+    optimizer = _placeholder_optimizer(params.dtype)
+    out = np.empty((0, 0), dtype=params.dtype)
+    grad_out[...] = 0
+    loss = 0.0
+    for start in range(0, rows.shape[0], chunk):
+        loss += _run(BLOCK, net, data, work, optimizer, rows[start : start + chunk], chunk, out)[0]
+        grad_out += work[4]
+    sw_total = float(sw.sum(dtype=np.float64))
+    total = grad_out.astype(np.float64)
+    coefs = params[:n_coef].astype(np.float64)
+    total[:n_coef] += alpha * coefs
+    grad_out[...] = total / sw_total
+    # (not a BLAS dot, whose summation order could follow NumPy's thread count)
+    return (loss + 0.5 * alpha * float(np.square(coefs).sum())) / sw_total
 
 
 def predict_into(net, data, work, out):

@@ -279,28 +279,27 @@ class StochasticTraining:
                     est._random_state.shuffle(perm)
                     sample_idx = sample_idx[perm]
                 step_0 = est.n_iter_ * self.steps_per_epoch  # this epoch's first step in the run
-                optimizer = (
-                    solver,
-                    opt.learning_rate,
-                    float(est.alpha),
-                    float(est.momentum),
-                    bool(est.nesterovs_momentum),
-                    float(est.beta_1),
-                    float(est.beta_2),
-                    float(est.epsilon),
+                optimizer = _backprop.optimizer_tuple(
+                    network.dtype,
                     opt.state_1,
                     opt.state_2,
-                    opt.t,
-                    0,
-                    network.params.shape[0],
-                    self.drop_rates,
-                    epoch_key(self.drop_seed, est.n_iter_),
-                    self.schedule,
-                    step_0,
-                    self.n_steps,
-                    self.warmup_steps,
-                    float(est.weight_decay),
-                    0.0 if est.max_grad_norm is None else float(est.max_grad_norm),
+                    solver=solver,
+                    lr=opt.learning_rate,
+                    alpha=est.alpha,
+                    momentum=est.momentum,
+                    nesterov=est.nesterovs_momentum,
+                    beta_1=est.beta_1,
+                    beta_2=est.beta_2,
+                    epsilon=est.epsilon,
+                    t=opt.t,
+                    drop_rates=self.drop_rates,
+                    drop_key=epoch_key(self.drop_seed, est.n_iter_),
+                    schedule=self.schedule,
+                    step_0=step_0,
+                    n_steps=self.n_steps,
+                    warmup_steps=self.warmup_steps,
+                    weight_decay=est.weight_decay,
+                    max_grad_norm=0.0 if est.max_grad_norm is None else est.max_grad_norm,
                 )
                 rows = sample_idx if self.train is None else self.train[sample_idx]
                 last_finite[...] = network.params

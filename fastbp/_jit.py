@@ -51,7 +51,7 @@ import sys
 import threading
 
 import numba
-from llvmlite import ir
+import numpy as np
 from numba.core import cgutils, types
 from numba.core.errors import TypingError
 from numba.extending import intrinsic
@@ -138,47 +138,81 @@ def compile_ahead(dispatcher, args, label, seconds=COMPILE_SECONDS):
     return sig
 
 
-def kernel_address(dispatcher, args, label, seconds):
-    """The address of ``dispatcher``'s machine code for the types of ``args``, for :func:`call_at`.
+class LazyKernel:
+    """A kernel compiled for a dtype when first needed, and called by address.
 
-    Compiled, or loaded from the cache, on first use (see :func:`compile_ahead`).
+    Code that most fits never run (an option, sparse input, SGD) lives in
+    kernels of this kind rather than in the entry point, so a default fit
+    compiles only what it runs. The entry point takes the kernel's address
+    where the option's switch would be (0: off) and calls it with
+    :func:`call_at`. ``example_args(dtype)`` returns arguments of exactly the
+    types the entry point passes; the kernel must return a float.
+
+    Every such kernel is listed in ``LAZY_KERNELS``, so
+    :func:`fastbp.warm_up` can compile them all ahead of time.
     """
-    result = dispatcher.overloads[compile_ahead(dispatcher, args, label, seconds)]
-    return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+
+    def __init__(self, func, example_args, label, seconds):
+        self.dispatcher = _compile(func, no_cpython_wrapper=True)
+        self.example_args = example_args
+        self.label = label
+        self.seconds = seconds  # a cold compile's CPU seconds, as measured
+        self._addresses = {}  # dtype name -> address
+        LAZY_KERNELS.append(self)
+
+    def address(self, dtype):
+        """The address of the machine code for ``dtype``; compiled (or loaded) on first use."""
+        name = np.dtype(dtype).name
+        try:
+            return self._addresses[name]
+        except KeyError:
+            pass
+        d = self.dispatcher
+        sig = compile_ahead(d, self.example_args(np.dtype(dtype)), f"{name} {self.label}", self.seconds)
+        result = d.overloads[sig]
+        address = result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
+        self._addresses[name] = address
+        return address
+
+
+LAZY_KERNELS = []
+
+
+def lazy_kernel(label, example_args, seconds=0):
+    """Compile the decorated function as a :class:`LazyKernel`."""
+    return lambda func: LazyKernel(func, example_args, label, seconds)
 
 
 @intrinsic
 def call_at(typingctx, address, args):
-    """Call the kernel whose machine code is at ``address`` with the tuple ``args``.
+    """Call the kernel whose machine code is at ``address`` with the tuple ``args``; its float result.
 
-    A kernel called this way is compiled only when first needed (see
-    :func:`kernel_address`), not with its caller, so code that most fits
-    never run adds nothing to their compile. The call follows numba's calling
-    convention for the argument types, which must be the kernel's
-    signature; the kernel returns nothing and raises nothing (its status is
-    not read).
+    The kernel is a :class:`LazyKernel`, compiled only when first needed,
+    not with its caller. The call follows numba's calling convention for
+    the argument types, which must be the kernel's signature; the kernel
+    returns a float64 and raises nothing (its status is not read).
     """
     if not (isinstance(address, types.Integer) and isinstance(args, types.BaseTuple)):
         raise TypingError(f"call_at() takes an integer address and a tuple, got {address}, {args}")
-    sig = types.none(address, args)
+    sig = types.float64(address, args)
 
     def codegen(context, builder, signature, llargs):
         argtys = list(args)
         call_conv = context.call_conv
-        fnty = call_conv.get_function_type(types.none, argtys)
+        fnty = call_conv.get_function_type(types.float64, argtys)
         fn = builder.inttoptr(llargs[0], fnty.as_pointer())
-        retptr = cgutils.alloca_once(builder, call_conv.get_return_type(types.none).pointee)
+        retptr = cgutils.alloca_once(builder, call_conv.get_return_type(types.float64).pointee)
         excinfo = cgutils.alloca_once(builder, fnty.args[1].pointee)
         values = cgutils.unpack_tuple(builder, llargs[1], len(argtys))
         packed = call_conv._get_arg_packer(argtys).as_arguments(builder, values)
         builder.call(fn, [retptr, excinfo, *packed])
-        return context.get_dummy_value()
+        return context.get_returned_value(builder, types.float64, builder.load(retptr))
 
     return sig, codegen
 
 
 def _announce_compile(label, seconds):
-    if os.environ.get("FASTBP_COMPILE_NOTICE", "1").strip().lower() in {"0", "false", "no", "off"}:
+    if seconds < 1 or os.environ.get("FASTBP_COMPILE_NOTICE", "1").strip().lower() in {"0", "false", "no", "off"}:
         return
     folder = _cache.cache_dir()
     where = (

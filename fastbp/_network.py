@@ -8,8 +8,9 @@ import functools
 
 import numpy as np
 
-from ._activations import HIDDEN_CODES, LEAKY_RELU, keeping_kernel_address
-from ._losses import CANONICAL, OUTPUT_CODES
+from ._activations import HIDDEN_CODES, LEAKY_RELU, hidden_kernel_address
+from ._backprop import csr_product_into
+from ._losses import OUTPUT_CODES, robust_loss_into
 
 _INDEX = np.int64
 
@@ -138,10 +139,12 @@ class Network:
         if len(names) != len(self.units) - 2:
             raise ValueError(f"{len(names)} activations for {len(self.units) - 2} hidden layers")
         self.hidden_codes = np.array([HIDDEN_CODES[name] for name in names], dtype=_INDEX)
+        self._hidden_kernels = None  # their kernels' addresses, found by the first net()
 
     def __getstate__(self):
         state = self.__dict__.copy()
-        del state["coefs"], state["intercepts"], state["hidden_codes"]
+        # (addresses are this process's only)
+        del state["coefs"], state["intercepts"], state["hidden_codes"], state["_hidden_kernels"]
         return state
 
     def to_state(self):
@@ -217,18 +220,21 @@ class Network:
     def net(self):
         """The ``net`` tuple the kernels take.
 
-        With an activation that keeps ``f'(z)``, its kernel is compiled (or
-        loaded from the cache) here on first use, and ``net`` holds its address.
+        The kernels of its hidden activations other than relu and identity
+        are compiled (or loaded from the cache) here on first use, and
+        ``net`` holds their addresses, one per hidden layer.
         """
-        keeping = keeps_derivatives(self.activation)
+        if self._hidden_kernels is None:
+            addresses = [hidden_kernel_address(code, self.dtype) for code in self.hidden_codes]
+            self._hidden_kernels = np.array(addresses, dtype=_INDEX)
         return (
             self.params,
             self.coef_start,
             self.bias_start,
             self.units,
             self.hidden_codes,
+            self._hidden_kernels,
             OUTPUT_CODES[self.out_activation],
-            keeping_kernel_address(self.dtype) if keeping else 0,
         )
 
     def workspace(self, batch_size, sparse_input, gradient=True):
@@ -267,9 +273,10 @@ def as_kernel_data(X, Y=None, sample_weight=None, *, dtype, n_outputs, loss=None
 
     ``X`` is a C-contiguous ndarray or a CSR matrix (validated already).
     Without ``Y`` (prediction) the targets and weights are empty. ``loss``
-    is ``(code, params)`` of a robust regression loss
+    is the parameter table of a robust regression loss
     (:func:`fastbp._losses.loss_parameters`); without it the kernels use
-    the output activation's own loss.
+    the output activation's own loss. The kernels of sparse input and of
+    the robust losses are compiled, or loaded, here on first use.
     """
     dtype = np.dtype(dtype)
     if hasattr(X, "indptr"):
@@ -278,12 +285,12 @@ def as_kernel_data(X, Y=None, sample_weight=None, *, dtype, n_outputs, loss=None
             _readonly(np.asarray(X.data, dtype=dtype)),
             _readonly(np.asarray(X.indices, dtype=_INDEX)),
             _readonly(np.asarray(X.indptr, dtype=_INDEX)),
-            True,
+            csr_product_into.address(dtype),
         )
     else:
         dense = _readonly(np.ascontiguousarray(X, dtype=dtype))
         empty_index = _placeholder(np.dtype(_INDEX), (0,))
-        sp = (_placeholder(dtype, (0,)), empty_index, empty_index, False)
+        sp = (_placeholder(dtype, (0,)), empty_index, empty_index, 0)
     if Y is None:
         Y = _placeholder(dtype, (0, n_outputs))
         sample_weight = _placeholder(dtype, (0,))
@@ -293,7 +300,7 @@ def as_kernel_data(X, Y=None, sample_weight=None, *, dtype, n_outputs, loss=None
         Y = _readonly(np.ascontiguousarray(Y, dtype=dtype))
         sample_weight = _readonly(np.ascontiguousarray(sample_weight, dtype=dtype))
     if loss is None:
-        loss = (CANONICAL, _placeholder(dtype, (0, n_outputs)))
+        loss = (0, _placeholder(dtype, (0, n_outputs)))
     else:
-        loss = (int(loss[0]), _readonly(np.ascontiguousarray(loss[1], dtype=dtype)))
+        loss = (robust_loss_into.address(dtype), _readonly(np.ascontiguousarray(loss, dtype=dtype)))
     return (dense, *sp, Y, sample_weight, *loss)

@@ -25,6 +25,10 @@ momentum) -> ``add_decayed_weights`` (coefficients only) -> times ``-lr``.
 - The step size of each step comes from :func:`schedule_factor`, which the
   epoch evaluates at every step of the run.
 
+SGD's step, the schedules and clipping are :class:`fastbp._jit.LazyKernel`
+kernels, compiled on first use: a default fit (Adam at a constant step
+size) compiles none of them.
+
 A step updates the slice ``params[lo:hi]`` (all of it within an epoch);
 threads stepping disjoint slices of one batch (:mod:`fastbp._parallel`)
 give the same parameters as one step over all of them, since each
@@ -36,7 +40,7 @@ import math
 
 import numpy as np
 
-from ._jit import inline_kernel
+from ._jit import inline_kernel, lazy_kernel
 
 SGD, ADAM = 0, 1
 
@@ -73,7 +77,34 @@ def schedule_factor(schedule, step, n_steps, warmup_steps):
     return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
-@inline_kernel
+def _int_args(dtype):
+    return (0, 0, 0)
+
+
+@lazy_kernel("cosine schedule", _int_args)
+def cosine_factor(step, n_steps, warmup_steps):
+    """:func:`schedule_factor` of ``COSINE``, called by address."""
+    return schedule_factor(COSINE, step, n_steps, warmup_steps)
+
+
+@lazy_kernel("coslog4 schedule", _int_args)
+def coslog4_factor(step, n_steps, warmup_steps):
+    """:func:`schedule_factor` of ``COSLOG4``, called by address."""
+    return schedule_factor(COSLOG4, step, n_steps, warmup_steps)
+
+
+SCHEDULE_KERNELS = {COSINE: cosine_factor, COSLOG4: coslog4_factor}
+
+
+def _vector(dtype):
+    return np.empty(0, dtype=dtype)
+
+
+def _clip_args(dtype):
+    return (_vector(dtype), _vector(dtype), 0, 0.0, 0.0, 0.0)
+
+
+@lazy_kernel("gradient clipping", _clip_args)
 def clipped_divisor(params, grad, n_coef, alpha, sw_sum, max_norm):
     """What to divide the raw gradient by to finish it and clip it to global norm ``max_norm``.
 
@@ -124,7 +155,11 @@ def adam_step_inplace(params, grad, m, v, lo, n_coef, hi, alpha, sw_sum, lr, dec
     return sumsq
 
 
-@inline_kernel
+def _sgd_args(dtype):
+    return (_vector(dtype), _vector(dtype), _vector(dtype), 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, False)
+
+
+@lazy_kernel("SGD", _sgd_args)
 def sgd_step_inplace(params, grad, velocity, lo, n_coef, hi, alpha, sw_sum, lr, decay, momentum, nesterov):
     """One SGD step of ``params[lo:hi]`` with (optionally Nesterov) momentum.
 

@@ -222,10 +222,8 @@ class BlockedEpochs:
         """
         run = _backprop._run  # (compiles, with its notice, on a first call)
         params, sw = net[0], data[6]
-        # the fields of the optimizer tuple (see fastbp._backprop.run) the steps change
-        head, t, dropout, schedule = optimizer[:10], optimizer[10], optimizer[13:15], optimizer[15]
-        step_0, rest = optimizer[16], optimizer[17:]
-        alpha, max_grad_norm = optimizer[2], optimizer[20]
+        t, step_0 = optimizer[_backprop.T], optimizer[_backprop.STEP_0]
+        alpha, max_grad_norm = optimizer[2], optimizer[-1]
         # clipping scales by the norm of the whole gradient: one slice, all of it
         slices = [(0, self.n_params)] if max_grad_norm > 0 else self.slices
         # (not a BLAS dot, whose summation order could follow NumPy's thread count)
@@ -252,8 +250,10 @@ class BlockedEpochs:
 
             def step(i):
                 lo, hi = slices[i]
-                slice_optimizer = (*head, t, lo, hi, *dropout, schedule, step_0 + b, *rest)
-                return run(_backprop.STEP, net, data, self.works[0], slice_optimizer, batch, nb, grads)
+                fields = list(optimizer)  # (one per thread: each steps its own slice)
+                fields[_backprop.T], fields[_backprop.LO], fields[_backprop.HI] = t, lo, hi
+                fields[_backprop.STEP_0] = step_0 + b
+                return run(_backprop.STEP, net, data, self.works[0], tuple(fields), batch, nb, grads)
 
             results = self._in_threads(step, len(slices))
             sumsq = sum(r[0] for r in results)

@@ -17,7 +17,7 @@ random state when dropout is on, and of the epoch's number.
 
 import numpy as np
 
-from ._jit import inline_kernel
+from ._jit import inline_kernel, lazy_kernel
 
 _GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: SplitMix64's increment
 _MIX_1, _MIX_2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
@@ -53,7 +53,12 @@ def _kept(key, counter, threshold):
     return (z >> np.uint64(64 - _FRACTION_BITS)) >= threshold
 
 
-@inline_kernel
+def _dropout_args(dtype):
+    matrix = np.empty((0, 0), dtype=dtype)
+    return (matrix, np.empty(0, dtype=np.int64), 0, np.uint64(0), 0, 0, 0.0, matrix)
+
+
+@lazy_kernel("dropout", _dropout_args)
 def dropout_inplace(A, rows, start, key, first_unit, n_units, rate, delta):
     """Inverted dropout of one hidden layer's block ``A`` (rows ``rows[start:]``).
 
@@ -62,6 +67,9 @@ def dropout_inplace(A, rows, start, key, first_unit, n_units, rate, delta):
     ``delta <- delta * mask / (1 - rate)``, and ``A`` back to the layer's
     output before dropout where it was kept (to rounding), for the
     activation's derivative, which is written through the output.
+
+    Compiled on first use and called by address (see
+    :class:`fastbp._jit.LazyKernel`).
     """
     threshold = np.uint64(rate * 2.0**_FRACTION_BITS)
     keep = 1.0 - rate
@@ -76,3 +84,4 @@ def dropout_inplace(A, rows, start, key, first_unit, n_units, rate, delta):
                 A[r, j] = A[r, j] * A.dtype.type(keep) if kept else zero
             else:
                 A[r, j] = A[r, j] * scale if kept else zero
+    return 0.0

@@ -9,18 +9,21 @@ import pytest
 from numba.core.runtime import _nrt_python, rtsys
 from scipy import sparse
 
-from fastbp._backprop import BLOCK, EPOCH, NO_DROPOUT, STEP, run
+from fastbp._backprop import BLOCK, EPOCH, STEP, optimizer_tuple, run
 from fastbp._losses import loss_parameters
 from fastbp._network import Network, as_kernel_data
 from fastbp._optimizers import ADAM, COSINE, COSLOG4, SGD
 
-# the optimizer tuple's last entries: (schedule, step_0, n_steps, warmup_steps,
-# weight_decay, max_grad_norm); off by default
-DEFAULTS = (0, 0, 0, 0, 0.0, 0.0)
+# the step's options (schedules, weight decay, clipping): off by default
+DEFAULTS = {}
 
 
-# the optimizer tuple's dropout fields: off, and on in both hidden layers
-DROPOUT = {"no-dropout": (NO_DROPOUT, np.uint64(0)), "dropout": (np.array([0.3, 0.2]), np.uint64(5))}
+# dropout: off, and on in both hidden layers
+DROPOUT = {"no-dropout": {}, "dropout": dict(drop_rates=[0.3, 0.2], drop_key=5)}
+
+
+# the step's settings of every call
+SETTINGS = dict(lr=1e-3, alpha=1e-4, momentum=0.9, nesterov=True, beta_1=0.9, beta_2=0.999, epsilon=1e-8)
 
 
 @pytest.fixture(autouse=True)
@@ -53,8 +56,7 @@ def _allocations_of_one_epoch(
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
     rows = rng.permutation(n_samples)
-    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, state_1, state_2, 0, 0, network.n_params)
-    optimizer += (*DROPOUT[dropout], *options)
+    optimizer = optimizer_tuple(dtype, state_1, state_2, **SETTINGS, solver=solver, **DROPOUT[dropout], **options)
     out = np.empty((0, 0), dtype)
     args = (EPOCH, network.net(), data, work, optimizer, rows, batch_size, out)
     run(*args)  # compile
@@ -86,8 +88,9 @@ def _allocations_of_blocked_batch(n_rows, task, solver, dtype, dropout, options=
     network, data = _network_and_data(X, Y, rng.rand(n_rows), dtype, rng, loss)
     work = network.workspace(n_rows, False)
     state = np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
-    optimizer = (solver, 1e-3, 1e-4, 0.9, True, 0.9, 0.999, 1e-8, *state, 0, 3, network.n_params - 2)
-    optimizer += (*DROPOUT[dropout], *options)
+    optimizer = optimizer_tuple(
+        dtype, *state, **SETTINGS, solver=solver, lo=3, hi=network.n_params - 2, **DROPOUT[dropout], **options
+    )
     rows = rng.permutation(n_rows)
     out = rng.rand(4, network.n_params).astype(dtype) if task == STEP else np.empty((0, 0), dtype)
     args = (task, network.net(), data, work, optimizer, rows, n_rows, out)
@@ -111,11 +114,11 @@ def test_blocked_batches_allocate_nothing(task, solver, dtype, dropout):
 # every option of the optimizer step on: per-step schedules (warmup included),
 # decoupled weight decay, gradient clipping (a norm small enough to clip)
 OPTIONS = {
-    "warmup_cosine": (COSINE, 3, 100, 10, 0.01, 0.0),
-    "coslog4": (COSLOG4, 3, 100, 0, 0.0, 0.0),
-    "weight_decay": (0, 0, 0, 0, 0.1, 0.0),
-    "clipping": (0, 0, 0, 0, 0.0, 1e-3),
-    "all": (COSINE, 7, 100, 20, 0.1, 1e-3),
+    "warmup_cosine": dict(schedule=COSINE, step_0=3, n_steps=100, warmup_steps=10, weight_decay=0.01),
+    "coslog4": dict(schedule=COSLOG4, step_0=3, n_steps=100),
+    "weight_decay": dict(weight_decay=0.1),
+    "clipping": dict(max_grad_norm=1e-3),
+    "all": dict(schedule=COSINE, step_0=7, n_steps=100, warmup_steps=20, weight_decay=0.1, max_grad_norm=1e-3),
 }
 
 

@@ -130,17 +130,16 @@ def _batch_loss_grad(net, data, work, batch):
     """``(raw loss / sw sum, raw gradient, raw gradient / sw sum)`` of the rows ``batch``.
 
     The batch's forward and backward pass are written out in ``run``, so
-    they are run through it: ``LOSS_GRAD`` over exactly these rows in one
-    chunk and without L2 term returns the loss divided by the weight sum
-    and finishes the gradient, divided too, in ``out``; the raw gradient
-    stays in the workspace's ``grad``.
+    they are run through it: ``BLOCK`` over exactly these rows leaves the
+    raw gradient in the workspace's ``grad`` and returns the raw loss.
     """
     dtype = net[0].dtype
-    out = np.full((1, net[0].shape[0]), np.nan, dtype=dtype)
     optimizer = _backprop._placeholder_optimizer(dtype, 0.0)
-    loss, _ = _backprop.run(_backprop.LOSS_GRAD, net, data, work, optimizer, batch, len(batch), out)
+    empty = np.empty((0, 0), dtype=dtype)
+    loss, _ = _backprop.run(_backprop.BLOCK, net, data, work, optimizer, batch, len(batch), empty)
     raw_grad = work[4].copy()
-    return loss, raw_grad, out[0]
+    sw_sum = data[6][batch].astype(np.float64).sum()
+    return loss / sw_sum, raw_grad, raw_grad / sw_sum
 
 
 @SPARSE
@@ -234,11 +233,10 @@ class Optimizers:
         self.t = 0
 
     def kernel_tuple(self):
-        return (
-            self.code, self.lr, self.alpha, self.momentum, self.nesterov,
-            self.beta_1, self.beta_2, self.epsilon, self.state_1, self.state_2, self.t,
-            0, self.state_1.shape[0], _backprop.NO_DROPOUT, np.uint64(0),
-            0, 0, 0, 0, 0.0, 0.0,  # per-epoch schedule, no weight decay, no clipping
+        return _backprop.optimizer_tuple(
+            self.state_1.dtype, self.state_1, self.state_2, solver=self.code, lr=self.lr, alpha=self.alpha,
+            momentum=self.momentum, nesterov=self.nesterov, beta_1=self.beta_1, beta_2=self.beta_2,
+            epsilon=self.epsilon, t=self.t,
         )  # fmt: skip
 
     def check_state(self, dtype):

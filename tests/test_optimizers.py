@@ -83,11 +83,12 @@ class Stepper:
         self.t = 0
 
     def kernel_tuple(self, step_0):
-        return (
-            self.code, self.lr, ALPHA, self.momentum, self.nesterov, 0.9, 0.999, self.epsilon,
-            self.state_1, self.state_2, self.t, 0, self.state_1.shape[0], _backprop.NO_DROPOUT, np.uint64(0),
-            SCHEDULE_CODES.get(self.schedule, PER_EPOCH), step_0, N_STEPS, self.warmup_steps,
-            self.weight_decay, 0.0 if self.max_grad_norm is None else self.max_grad_norm,
+        return _backprop.optimizer_tuple(
+            self.state_1.dtype, self.state_1, self.state_2, solver=self.code, lr=self.lr, alpha=ALPHA,
+            momentum=self.momentum, nesterov=self.nesterov, beta_1=0.9, beta_2=0.999, epsilon=self.epsilon,
+            t=self.t, schedule=SCHEDULE_CODES.get(self.schedule, PER_EPOCH), step_0=step_0, n_steps=N_STEPS,
+            warmup_steps=self.warmup_steps, weight_decay=self.weight_decay,
+            max_grad_norm=0.0 if self.max_grad_norm is None else self.max_grad_norm,
         )  # fmt: skip
 
     def reference_learning_rate(self, step):
@@ -261,9 +262,10 @@ def test_adamw_matches_pytorch(dtype, case):
     m, v = np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
     t = 0
     for epoch, (order, (W, b)) in enumerate(zip(TORCH_ORDERS, TORCH_ADAMW[case])):
-        optimizer = (
-            ADAM, 0.05, 0.3, 0.0, False, 0.9, 0.999, 0.0, m, v, t, 0, m.shape[0], _backprop.NO_DROPOUT, np.uint64(0),
-            SCHEDULE_CODES[schedule], 3 * epoch, 6, 0, 0.05, 0.0 if max_norm is None else max_norm,
+        optimizer = _backprop.optimizer_tuple(
+            dtype, m, v, solver=ADAM, lr=0.05, alpha=0.3, beta_1=0.9, beta_2=0.999, t=t,
+            schedule=SCHEDULE_CODES[schedule], step_0=3 * epoch, n_steps=6, weight_decay=0.05,
+            max_grad_norm=0.0 if max_norm is None else max_norm,
         )  # fmt: skip
         _, t = _backprop.run_epoch(network.net(), data, work, optimizer, np.array(order), 4)
         rtol = RTOL[dtype] if dtype == np.float64 else 1e-5
@@ -294,9 +296,9 @@ def test_clipping_norm_by_finite_differences(dtype):
     max_norm = norm / 3
     before = params.astype(np.float64)
     velocity = np.zeros_like(params)
-    optimizer = (SGD, 1.0, alpha, 0.0, False, 0.9, 0.999, 1e-8, velocity, velocity[:0], 0,
-                 0, velocity.shape[0], _backprop.NO_DROPOUT, np.uint64(0),
-                 PER_EPOCH, 0, 0, 0, 0.0, max_norm)  # fmt: skip
+    optimizer = _backprop.optimizer_tuple(
+        dtype, velocity, velocity[:0], solver=SGD, lr=1.0, alpha=alpha, max_grad_norm=max_norm
+    )
     n = data[5].shape[0]  # one batch of every row
     _backprop.run_epoch(network.net(), data, network.workspace(n, False), optimizer, np.arange(n), n)
     step = before - params

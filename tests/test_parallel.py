@@ -158,8 +158,11 @@ def test_block_and_step_tasks_equal_a_serial_epoch_step(dtype, solver):
     def state():
         return np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
 
-    def optimizer(s1, s2, lo, hi, schedule=_backprop.NO_SCHEDULE):
-        return (solver, 1e-2, 1e-3, 0.9, True, 0.9, 0.999, 1e-8, s1, s2, 0, lo, hi, _backprop.NO_DROPOUT, np.uint64(0), *schedule)
+    def optimizer(s1, s2, lo, hi):
+        return _backprop.optimizer_tuple(
+            dtype, s1, s2, solver=solver, lr=1e-2, alpha=1e-3, momentum=0.9, nesterov=True, beta_1=0.9,
+            beta_2=0.999, epsilon=1e-8, lo=lo, hi=hi,
+        )
 
     start = network.params.copy()
     s1, s2 = state()
