@@ -13,7 +13,6 @@
 """
 
 import pickle
-import sys
 
 import joblib
 import numba
