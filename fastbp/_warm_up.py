@@ -6,17 +6,20 @@ import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
 from ._estimators import BackpropRegressor
+from ._jit import LAZY_KERNELS
 
 
 def warm_up(dtypes=("float64", "float32")):
-    """Compile, or load from the on-disk cache, fastbp's kernels for each dtype.
+    """Compile, or load from the on-disk cache, every fastbp kernel for each dtype.
 
-    The first fit in a process otherwise does it: about 8 s per dtype on a
-    machine that has never compiled this version of fastbp, a fraction of a
-    second from the cache. Call it where that wait should not land on the
-    first task: at a dask worker's start (``client.run(fastbp.warm_up)``), in
-    a container image's build step (so the cache ships in the image), or at
-    the start of a CI job.
+    The first fit in a process otherwise does it: a few seconds per dtype
+    on a machine that has never compiled this version of fastbp, a
+    fraction of a second from the cache, and the first fit that uses an
+    option (SGD, dropout, a per-step schedule, sparse input, ...) compiles
+    that option's kernel. This compiles them all. Call it where that wait
+    should not land on the first task: at a dask worker's start
+    (``client.run(fastbp.warm_up)``), in a container image's build step (so
+    the cache ships in the image), or at the start of a CI job.
 
     Parameters
     ----------
@@ -37,3 +40,5 @@ def warm_up(dtypes=("float64", "float32")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             BackpropRegressor(hidden_layer_sizes=(1,), max_iter=1).fit(X, X[:, 0]).predict(X)
+        for lazy in LAZY_KERNELS:
+            lazy.address(dtype)

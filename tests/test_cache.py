@@ -149,10 +149,15 @@ def test_a_compile_is_announced_once_and_a_load_is_not(runs):
 WARM_UP = """
 import json, sys
 import fastbp
-from fastbp import _backprop
+from fastbp import _backprop, _jit
 fastbp.warm_up("float32")
 stats = _backprop.run.stats
-print(json.dumps({"hits": sum(stats.cache_hits.values()), "misses": sum(stats.cache_misses.values())}))
+lazy = [k.dispatcher.stats for k in _jit.LAZY_KERNELS]
+print(json.dumps({
+    "hits": sum(stats.cache_hits.values()),
+    "misses": sum(stats.cache_misses.values()),
+    "lazy_misses": sum(sum(s.cache_misses.values()) for s in lazy),
+}))
 """
 
 
@@ -171,12 +176,14 @@ def test_concurrent_cold_processes_compile_once(tmp_path):
     ]
     outputs = [proc.communicate(timeout=600) for proc in procs]
     assert all(proc.returncode == 0 for proc in procs), [err for _, err in outputs]
-    notices = sum(err.count("fastbp: compiling kernels for float32") for _, err in outputs)
+    notices = sum(err.count("fastbp: compiling kernels for float32, about") for _, err in outputs)
     assert notices == 1
     counts = sorted((json.loads(out.strip().splitlines()[-1]) for out, _ in outputs), key=lambda c: c["hits"])
     # one compiled the entry point, the other waited and loaded it
     assert counts[0]["misses"] == 1 and counts[0]["hits"] == 0
     assert counts[1]["hits"] == 1 and counts[1]["misses"] == 0
+    # and each kernel compiled on first use, too, was compiled by one of them only
+    assert counts[0]["lazy_misses"] + counts[1]["lazy_misses"] == len(_jit.LAZY_KERNELS)
 
 
 def test_warm_up_readies_the_entry_point_and_checks_dtypes():
@@ -184,6 +191,8 @@ def test_warm_up_readies_the_entry_point_and_checks_dtypes():
 
     fastbp.warm_up(["float32"])
     assert np.dtype(np.float32) in _backprop._ready
+    # every option's kernel too
+    assert all("float32" in kernel._addresses for kernel in _jit.LAZY_KERNELS)
     with pytest.raises(ValueError, match=r"float64 or float32; warm_up got dtypes \['int64'\]"):
         fastbp.warm_up(("float64", "int64"))
 
