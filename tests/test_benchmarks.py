@@ -142,7 +142,8 @@ def test_peer_comparison_quick_run(tmp_path):
     assert targets["cores"]["W3 b128"]["blocks"] == 4 and targets["cores"]["W4 b256"]["speedup"] > 0
     assert len(targets["activations"]) == 6 and all(v > 0 for v in targets["activations"].values())
     assert targets["grid_search"]["speedup"] > 0
-    assert set(targets["compile"]) == {"cached_import_s", "cached_first_fit_s"}
+    assert set(targets["compile"]) == {"cached_import_s", "cached_first_fit_s", "cached_first_fit_cpu_s"}
+    assert set(targets["compile"]["cached_first_fit_cpu_s"]) == {"float64"}
     memory = targets["peak_memory"]
     if memory is not None:  # None where /proc/self/clear_refs is not writable
         for key in ("fastbp_float64", "sklearn_float64", "fastbp_float32", "sklearn_float32"):

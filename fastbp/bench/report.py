@@ -239,9 +239,10 @@ def format_targets(targets):
         for state in ("cold", "cached"):
             if f"{state}_import_s" in c:
                 what = "empty Numba cache" if state == "cold" else "cached kernels"
+                cpu = ", ".join(f"{dt} {s:.2f} s" for dt, s in c[f"{state}_first_fit_cpu_s"].items())
                 lines.append(
                     f"new process, {what}: import fastbp {c[f'{state}_import_s']:.2f} s, "
-                    f"first fit on digits {c[f'{state}_first_fit_s']:.2f} s"
+                    f"first fit on digits {c[f'{state}_first_fit_s']:.2f} s (CPU: {cpu})"
                 )
     m = targets.get("peak_memory")
     if m:
