@@ -13,6 +13,9 @@ benchmark fails CI here instead of in the next person's ``asv run``.
   with the expected keys and positive timings; ``--threads default`` runs
   (one workload, no targets) and refuses ``--blas-threads``.
 - The suite's ``threads="default"`` undoes a pin made in the same process.
+- The search measurement's dask run, which ``--quick`` skips, on a
+  2-process ``LocalCluster``; without distributed its entry says why it
+  was skipped.
 
 Run as a script (``python tests/test_benchmarks.py smoke``) to execute the
 smoke run alone.
@@ -26,6 +29,8 @@ import pkgutil
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BENCHMARK_PREFIXES = ("time_", "timeraw_", "mem_", "peakmem_", "track_")
@@ -142,12 +147,27 @@ def test_peer_comparison_quick_run(tmp_path):
     assert targets["cores"]["W3 b128"]["blocks"] == 4 and targets["cores"]["W4 b256"]["speedup"] > 0
     assert len(targets["activations"]) == 6 and all(v > 0 for v in targets["activations"].values())
     assert targets["grid_search"]["speedup"] > 0
+    search = targets["search"]
+    assert (search["candidates"], search["folds"], search["n_jobs"], search["repeats"]) == (8, 3, 2, 1)
+    _check_search_timings(search, ("loky", "threading"))
+    assert search["dask"] == {"skipped": "--quick"}
+    assert "GridSearchCV (8 candidates x 3 folds" in result.stdout
     assert set(targets["compile"]) == {"cached_import_s", "cached_first_fit_s", "cached_first_fit_cpu_s"}
     assert set(targets["compile"]["cached_first_fit_cpu_s"]) == {"float64"}
     memory = targets["peak_memory"]
     if memory is not None:  # None where /proc/self/clear_refs is not writable
         for key in ("fastbp_float64", "sklearn_float64", "fastbp_float32", "sklearn_float32"):
             assert memory[key]["data_mib"] > 0 and memory[key]["fit_added_mib"] >= 0
+
+
+def _check_search_timings(search, parallel):
+    """``measure_search``'s entries for serial and the ``parallel`` backends: one timed search each."""
+    for name in ("serial", *parallel):
+        entry = search[name]
+        assert entry["search_s"] > 0 and entry["first_search_s"] > 0
+        assert entry["times_s"] == [entry["search_s"]]
+    for name in parallel:
+        assert search[name]["speedup"] > 0 and search[name]["same_results"] is True
 
 
 def test_peer_comparison_default_threads(tmp_path):
@@ -256,3 +276,27 @@ print(json.dumps({"all": ACTIVATIONS, "result": result, "text": format_targets({
     expected = {f"{a}_{d}_ms" for a in ("relu", "tanh", "gelu") for d in ("float64", "float32")}
     assert set(report["result"]) == expected and all(v > 0 for v in report["result"].values())
     assert "gelu" in report["text"]
+
+
+def test_search_measurement_on_a_dask_cluster_and_without_dask():
+    pytest.importorskip("distributed", reason='the scale extra is not installed: pip install -e ".[scale]"')
+    code = """
+import json, sys
+from fastbp.bench import format_targets, measure_search
+sys.modules["distributed"] = None  # its import fails, as without the scale extra
+missing = measure_search(1, True, backends=("dask",))
+del sys.modules["distributed"]
+result = measure_search(1, True, backends=("dask",))
+print(json.dumps({"missing": missing, "result": result, "text": format_targets({"search": result})}))
+"""
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    report = json.loads(run.stdout.strip().splitlines()[-1])
+    missing = report["missing"]
+    assert set(missing) == {"candidates", "folds", "n_jobs", "epochs", "repeats", "serial", "dask"}
+    assert missing["dask"]["skipped"].startswith("dask/distributed not importable")
+    result = report["result"]
+    _check_search_timings(result, ("dask",))
+    dask = result["dask"]
+    assert dask["workers"] == 2 and dask["cluster_start_s"] > 0 and dask["warm_up_s"] > 0
+    assert "dask 2 workers" in report["text"] and "same cv_results_" in report["text"]

@@ -27,8 +27,10 @@ its own thread count, as users run it.
 After the table (unless ``--no-targets``) it measures the rest of what
 fastbp promises: prediction (:mod:`.predict`), epochs by hidden activation
 (:mod:`.activations`), fits in threads and ``GridSearchCV`` on joblib's
-threading backend (:mod:`.concurrency`), import and first fit in a new
-process (:mod:`.compile`) and the peak memory of a fit (:mod:`.memory`).
+threading backend (:mod:`.concurrency`), a 24-candidate search run
+serially, on joblib's loky and threading backends and on a 2-worker dask
+``LocalCluster`` (:mod:`.search`), import and first fit in a new process
+(:mod:`.compile`) and the peak memory of a fit (:mod:`.memory`).
 
 Examples
 --------
@@ -67,6 +69,7 @@ from .epochs import (
 from .memory import measure_peak_memory
 from .predict import measure_predict
 from .report import format_header, format_table, format_targets, machine_info, thread_counts
+from .search import measure_search
 from .targets import measure_targets
 
 __all__ = [
@@ -93,6 +96,7 @@ __all__ = [
     "measure_grid_search",
     "measure_peak_memory",
     "measure_predict",
+    "measure_search",
     "measure_targets",
     "measure_threads",
     "run_workload",

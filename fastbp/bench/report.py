@@ -178,6 +178,36 @@ def format_table(report):
     return "\n".join(lines + notes)
 
 
+def _format_search(search):
+    """The line of :func:`~fastbp.bench.measure_search`'s result."""
+    parts = [f"serial {search['serial']['search_s']:.2f} s"]
+    differ = []
+    for name in ("loky", "threading", "dask"):
+        entry = search.get(name)
+        if entry is None:
+            continue
+        if "skipped" in entry:
+            parts.append(f"{name} skipped ({entry['skipped']})")
+            continue
+        if name == "dask":
+            where = f"{entry['workers']} workers"
+            extra = (
+                f", cluster start {entry['cluster_start_s']:.1f} s, worker warm-up {entry['warm_up_s']:.1f} s"
+            )
+        else:
+            where, extra = f"n_jobs={search['n_jobs']}", ""
+        parts.append(f"{name} {where} {entry['search_s']:.2f} s ({entry['speedup']:.2f}x{extra})")
+        if not entry["same_results"]:
+            differ.append(name)
+    same = f"cv_results_ DIFFER from serial's: {', '.join(differ)}" if differ else "same cv_results_"
+    return (
+        f"GridSearchCV ({search['candidates']} candidates x {search['folds']} folds, "
+        f"{search['epochs']} epochs, digits), median of {search['repeats']}: "
+        + ", ".join(parts)
+        + f"; {same}"
+    )
+
+
 def format_targets(targets):
     """The measurements of :func:`~fastbp.bench.measure_targets` as text lines.
 
@@ -234,6 +264,9 @@ def format_targets(targets):
             f"GridSearchCV (4 candidates x 3 folds, digits), threading backend: n_jobs=1 "
             f"{g['n_jobs_1_s']:.2f} s, n_jobs=2 {g['n_jobs_2_s']:.2f} s ({g['speedup']:.2f}x)"
         )
+    s = targets.get("search")
+    if s:
+        lines.append(_format_search(s))
     c = targets.get("compile")
     if c:
         for state in ("cold", "cached"):

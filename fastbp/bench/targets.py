@@ -6,10 +6,11 @@ from .concurrency import measure_grid_search, measure_threads
 from .cores import measure_cores
 from .memory import measure_peak_memory
 from .predict import measure_predict
+from .search import measure_search
 
 
 def measure_targets(dtypes, repeats, quick, log=print):
-    """Prediction, activations, a lone fit on every core, threads, grid search, compile and peak memory.
+    """Prediction, activations, a lone fit on every core, threads, searches, compile and peak memory.
 
     Parameters
     ----------
@@ -26,7 +27,8 @@ def measure_targets(dtypes, repeats, quick, log=print):
     -------
     dict
         One entry per measurement: ``predict``, ``activations``,
-        ``cores``, ``threads``, ``grid_search``, ``compile``, ``peak_memory``.
+        ``cores``, ``threads``, ``grid_search``, ``search``, ``compile``,
+        ``peak_memory``.
     """
     steps = {
         "predict": lambda: measure_predict(repeats),
@@ -34,6 +36,7 @@ def measure_targets(dtypes, repeats, quick, log=print):
         "cores": lambda: measure_cores(repeats, quick),
         "threads": lambda: measure_threads(repeats, quick),
         "grid_search": lambda: measure_grid_search(repeats),
+        "search": lambda: measure_search(repeats, quick),
         "compile": lambda: measure_compile(quick),
         "peak_memory": lambda: measure_peak_memory(dtypes, quick),
     }
