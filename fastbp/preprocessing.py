@@ -78,11 +78,11 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
 
     Attributes
     ----------
-    center_ : ndarray of shape (n_features_in_,)
+    center_ : ndarray of shape (n_features,)
         The median of each feature in the training data, NaN ignored; 0 for
         a feature that was NaN in every row. In the dtype of the training
         ``X`` (float64 for integer input).
-    scale_ : ndarray of shape (n_features_in_,)
+    scale_ : ndarray of shape (n_features,)
         The factor each centred feature is multiplied by:
         ``1 / (IQR + 1e-30)``, or ``1 / ((max - min) / 2 + 1e-30)`` where
         the IQR is 0, and 0 for a constant (or all-NaN) feature. It is a
@@ -90,9 +90,9 @@ class RobustSmoothClipScaler(OneToOneFeatureMixin, TransformerMixin, BaseEstimat
         a divisor as in :class:`~sklearn.preprocessing.RobustScaler`, so that
         a constant feature needs no special case in ``transform``.
     n_features_in_ : int
-        Number of features seen during :term:`fit`.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Names of features seen during :term:`fit`. Defined only when ``X``
+        Number of features seen during ``fit``.
+    feature_names_in_ : ndarray of shape (n_features,)
+        Names of features seen during ``fit``. Defined only when ``X``
         has feature names that are all strings.
 
     See Also
