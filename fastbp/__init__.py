@@ -1,7 +1,8 @@
 """fastbp: multilayer perceptrons trained by Numba-compiled backpropagation.
 
 Drop-in replacements for scikit-learn's ``MLPClassifier`` and
-``MLPRegressor``: :class:`BackpropClassifier`, :class:`BackpropRegressor`.
+``MLPRegressor``: :class:`BackpropClassifier`, :class:`BackpropRegressor`;
+RealMLP's numeric preprocessing: :class:`RobustSmoothClipScaler`.
 """
 
 # Numba's BLAS is scipy's OpenBLAS, loaded on first use; loading it now
@@ -14,15 +15,21 @@ from ._estimators import BackpropClassifier, BackpropRegressor
 from ._parallel import get_num_threads, num_threads, set_num_threads
 from ._version import __version__
 from ._warm_up import warm_up
+from .preprocessing import RobustSmoothClipScaler
 
 # the only types skops.io.load must be told to trust in a fastbp model:
 # skops.io.load(path, trusted=fastbp.SKOPS_TRUSTED)
-SKOPS_TRUSTED = ["fastbp._estimators.BackpropClassifier", "fastbp._estimators.BackpropRegressor"]
+SKOPS_TRUSTED = [
+    "fastbp._estimators.BackpropClassifier",
+    "fastbp._estimators.BackpropRegressor",
+    "fastbp.preprocessing.RobustSmoothClipScaler",
+]
 
 __all__ = [
     "SKOPS_TRUSTED",
     "BackpropClassifier",
     "BackpropRegressor",
+    "RobustSmoothClipScaler",
     "TrainingHistoryDisplay",
     "__version__",
     "cache_dir",

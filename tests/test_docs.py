@@ -64,6 +64,14 @@ def test_estimator_pages_are_where_the_notebook_repr_links(html, name):
         assert word in text, word
 
 
+def test_transformer_page_is_where_the_notebook_repr_links(html):
+    url = fastbp.RobustSmoothClipScaler()._get_doc_link()
+    assert url.startswith(fastbp._base.DOCS_URL)
+    text = (html / url[len(fastbp._base.DOCS_URL) :]).read_text()
+    for word in ("clip_bound", "center_", "scale_", "get_feature_names_out", "set_output"):
+        assert word in text, word
+
+
 @pytest.mark.parametrize("name", ["cache_dir", "warm_up"])
 def test_function_pages_exist(html, name):
     assert "Returns" in (html / "api" / "generated" / f"fastbp.{name}.html").read_text()
