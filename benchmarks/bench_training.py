@@ -94,7 +94,7 @@ ACTIVATIONS = [
 
 
 class ActivationEpoch:
-    """Time of one adam epoch on digits by hidden activation, pinned threads.
+    """Time of one adam epoch on digits by hidden activation, pinned threads (dropout: DropoutEpoch).
 
     The ratio to relu is what an activation costs. Versions without an
     activation skip it.
@@ -114,4 +114,29 @@ class ActivationEpoch:
             raise NotImplementedError(f"no activation {activation!r} in this version") from error
 
     def time_epoch(self, activation, dtype):
+        common.partial_fit_epoch(self.model, self.X, self.y, self.classes)
+
+
+class DropoutEpoch:
+    """Time of one adam epoch on digits (relu) by dropout rate.
+
+    The ratio to ``dropout=0.0`` (no dropout, the default kernel) is what
+    dropout costs; the masks are drawn inside the compiled epoch.
+    ``threads`` as in :class:`Epoch`. Versions without dropout skip it.
+    """
+
+    params = [[0.0, 0.2, 0.5], common.DTYPES, common.THREAD_MODES]
+    param_names = ["dropout", "dtype", "threads"]
+
+    def setup(self, dropout, dtype, threads):
+        common.use_threads(threads)
+        self.X, _, self.y, _ = common.load("digits", dtype)
+        self.classes = common.classes_of("digits", self.y)
+        try:
+            self.model = common.make_estimator("digits", "adam", dropout=dropout)
+        except TypeError as error:
+            raise NotImplementedError("no dropout in this version") from error
+        common.partial_fit_epoch(self.model, self.X, self.y, self.classes)  # warms the JIT
+
+    def time_epoch(self, dropout, dtype, threads):
         common.partial_fit_epoch(self.model, self.X, self.y, self.classes)

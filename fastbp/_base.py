@@ -9,6 +9,7 @@ one permutation per epoch in the driver), so a given integer
 trajectory.
 """
 
+import inspect
 import os
 from abc import ABCMeta, abstractmethod
 from contextlib import nullcontext
@@ -49,7 +50,7 @@ from ._network import (
 )
 from ._sklearn_bridge import from_sklearn, to_sklearn
 from ._threads import single_threaded_blas
-from ._version import STATE_FORMAT, __version__
+from ._version import FORMAT_1_PARAMETERS, FORMAT_1_VALUES, STATE_FORMAT, __version__
 
 # where the documentation is published (also ``[project.urls]`` in
 # pyproject.toml); the notebook repr links each estimator's API page there
@@ -127,6 +128,16 @@ def _are_views_of(arrays, views):
     return (
         isinstance(arrays, list) and len(arrays) == len(views) and all(a is v for a, v in zip(arrays, views))
     )
+
+
+def _format_1_holds(name, value, default):
+    """Whether a format-1 reader knows parameter ``name`` at ``value``."""
+    if name in FORMAT_1_VALUES:
+        return isinstance(value, str) and value in FORMAT_1_VALUES[name]
+    if name in FORMAT_1_PARAMETERS:
+        return True
+    scalar = (str, Real, type(None))  # (a list or an array is never a default)
+    return isinstance(value, scalar) and isinstance(default, scalar) and value == default
 
 
 def _check_assigned_layers(coefs, intercepts):
@@ -378,8 +389,21 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             state["_network_state"] = network.to_state()
         if "_optimizer" in state:
             state["_optimizer_state"] = state.pop("_optimizer").to_state()
-        state["_fastbp_state"] = {"fastbp_version": __version__, "format": STATE_FORMAT}
+        state["_fastbp_state"] = {"fastbp_version": __version__, "format": self._state_format(network)}
         return state
+
+    @classmethod
+    def _parameter_defaults(cls):
+        signature = inspect.signature(cls.__init__)
+        return {name: p.default for name, p in signature.parameters.items() if name != "self"}
+
+    def _state_format(self, network):
+        """The oldest state format that holds this model (see ``_version.STATE_FORMAT``)."""
+        defaults = self._parameter_defaults()
+        known = all(_format_1_holds(name, getattr(self, name), defaults[name]) for name in defaults)
+        if network is not None:  # (its activation may differ from a parameter set since)
+            known = known and _format_1_holds("activation", network.activation, None)
+        return 1 if known else STATE_FORMAT
 
     def __setstate__(self, state):
         state = dict(state)
@@ -397,6 +421,10 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         network_state = state.pop("_network_state", None)
         optimizer_state = state.pop("_optimizer_state", None)
         super().__setstate__(state)
+        # a parameter added after the file was written takes its default,
+        # which is how the model was trained (every newer option is off by default)
+        for name, default in self._parameter_defaults().items():
+            self.__dict__.setdefault(name, default)
         if network_state is not None:
             self._network = Network.from_state(network_state)
         network = getattr(self, "_network", None)

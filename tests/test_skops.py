@@ -17,6 +17,7 @@ from sklearn.datasets import load_diabetes, load_iris
 
 import fastbp
 from fastbp import BackpropClassifier, BackpropRegressor
+from fastbp._version import FORMAT_1_PARAMETERS, STATE_FORMAT
 
 sio = pytest.importorskip("skops.io")
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -164,14 +165,100 @@ def test_saved_state_records_the_versions():
     assert not any(type(v).__module__.startswith("fastbp") for v in state.values())  # plain values only
 
 
-def test_a_newer_format_is_refused_clearly():
-    est, _, _ = _fit("adam-clf")
-    state = est.__getstate__()
-    state["_fastbp_state"] = {"fastbp_version": "9.0", "format": 99}
+@pytest.mark.parametrize("params", [{}, dict(hidden_layer_sizes=(4, 3), activation=["gelu", "tanh"])])
+@pytest.mark.parametrize("newer", [STATE_FORMAT + 1, 99])
+def test_a_newer_format_is_refused_clearly(params, newer):
+    est = BackpropClassifier(random_state=0, max_iter=5, **{"hidden_layer_sizes": (6,), **params})
+    state = est.fit(X_CLF, Y_CLF).__getstate__()
+    state["_fastbp_state"] = {"fastbp_version": "9.0", "format": newer}
     with pytest.raises(
-        ValueError, match=r"saved by fastbp 9.0 in state format 99; fastbp .* reads formats up to 1"
+        ValueError,
+        match=rf"saved by fastbp 9.0 in state format {newer}; fastbp .* reads formats up to {STATE_FORMAT}\b",
     ):
         BackpropClassifier.__new__(BackpropClassifier).__setstate__(state)
+
+
+# Settings a format-1 fastbp (commit ffd8342) reads as saved, and settings
+# it gets wrong: run against that commit, it refused gelu as "damaged or
+# was altered", failed on a list of activations with a TypeError, and
+# loaded the others but trained on without them.
+FORMAT_1_SETTINGS = {
+    "defaults-clf": (BackpropClassifier, {}),
+    "defaults-reg": (BackpropRegressor, {}),
+    "sgd-invscaling": (BackpropClassifier, dict(solver="sgd", learning_rate="invscaling")),
+    "lbfgs-reg": (BackpropRegressor, dict(solver="lbfgs")),
+    "format-1-options": (
+        BackpropClassifier,
+        dict(activation="tanh", class_weight="balanced", label_smoothing=0.1, early_stopping=True),
+    ),
+    "poisson": (BackpropRegressor, dict(loss="poisson", early_stopping_metric="loss")),
+}
+FORMAT_2_SETTINGS = {
+    "gelu": (BackpropClassifier, dict(activation="gelu")),
+    "per-layer": (BackpropClassifier, dict(hidden_layer_sizes=(6, 5), activation=["relu", "elu"])),
+    "per-layer-relu": (BackpropClassifier, dict(hidden_layer_sizes=(6, 5), activation=("relu", "relu"))),
+    "dropout": (BackpropClassifier, dict(dropout=0.2)),
+    "dropout-per-layer": (BackpropClassifier, dict(dropout=[0.0])),
+    "weight_decay": (BackpropClassifier, dict(weight_decay=0.01)),
+    "max_grad_norm": (BackpropClassifier, dict(max_grad_norm=1.0)),
+    "cosine": (BackpropClassifier, dict(learning_rate="cosine")),
+    "warmup_fraction": (BackpropClassifier, dict(learning_rate="warmup_cosine", warmup_fraction=0.2)),
+    "huber": (BackpropRegressor, dict(loss="huber", delta=0.5)),
+    "absolute_error": (BackpropRegressor, dict(loss="absolute_error")),
+    "quantile": (BackpropRegressor, dict(loss="quantile", quantile=0.9)),
+    "quantiles": (BackpropRegressor, dict(loss="quantile", quantile=[0.1, 0.9])),
+}
+
+
+def _fit_setting(Est, params):
+    X, y = (X_CLF, Y_CLF) if Est is BackpropClassifier else (X_REG, Y_REG - Y_REG.min())
+    est = Est(**{"hidden_layer_sizes": (6,), "random_state": 0, "max_iter": 5, **params})
+    return est.fit(X, y), X, y
+
+
+@pytest.mark.parametrize("name", sorted(FORMAT_1_SETTINGS) + sorted(FORMAT_2_SETTINGS))
+def test_a_model_is_stamped_with_the_oldest_format_that_holds_it(name):
+    est, X, _ = _fit_setting(*{**FORMAT_1_SETTINGS, **FORMAT_2_SETTINGS}[name])
+    state = est.__getstate__()
+    expected = 1 if name in FORMAT_1_SETTINGS else STATE_FORMAT
+    assert state["_fastbp_state"] == {"fastbp_version": fastbp.__version__, "format": expected}
+    loaded = pickle.loads(pickle.dumps(est))  # this fastbp reads both
+    np.testing.assert_array_equal(loaded.predict(X), est.predict(X))
+
+
+def test_a_network_a_format_1_reader_does_not_know_needs_format_2():
+    # the activation parameter set back after fitting: the network is still gelu's
+    est, _, _ = _fit_setting(BackpropClassifier, dict(activation="gelu"))
+    est.set_params(activation="relu")
+    assert est.__getstate__()["_fastbp_state"]["format"] == STATE_FORMAT
+
+
+@pytest.mark.parametrize("name", sorted(FORMAT_1_SETTINGS))
+def test_a_format_1_model_loads_and_trains_on(name):
+    """A file a format-1 fastbp wrote: this state without the parameters added since.
+
+    Its saved state had exactly the keys this fastbp writes for these
+    settings, less those parameters (checked against commit ffd8342).
+    """
+    Est, params = FORMAT_1_SETTINGS[name]
+    est, X, y = _fit_setting(Est, params)
+    state = est.__getstate__()
+    added = set(est.get_params()) - FORMAT_1_PARAMETERS
+    assert added >= {"dropout", "weight_decay", "max_grad_norm", "warmup_fraction"}
+    for parameter in added:
+        del state[parameter]
+    state["_fastbp_state"] = {"fastbp_version": "0.1.0", "format": 1}
+    old = Est.__new__(Est)
+    old.__setstate__(pickle.loads(pickle.dumps(state)))
+    np.testing.assert_array_equal(old.predict(X), est.predict(X))
+    assert old.get_params() == est.get_params()  # the parameters added since at their defaults
+    if est.solver == "lbfgs" or est.early_stopping:  # (partial_fit refuses early stopping)
+        est.set_params(warm_start=True, max_iter=2)
+        old.set_params(warm_start=True, max_iter=2)
+    for model in (est, old):  # trains on exactly as the model it was
+        (model.partial_fit if not model.warm_start else model.fit)(X, y)
+    for a, b in zip(est.coefs_ + est.intercepts_, old.coefs_ + old.intercepts_):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_a_model_saved_before_versioning_still_loads():

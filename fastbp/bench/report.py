@@ -10,6 +10,8 @@ from threadpoolctl import threadpool_info
 
 import fastbp
 
+from .activations import QUICK_ACTIVATIONS, TARGETS
+
 
 def _cpu_model():
     try:
@@ -234,7 +236,7 @@ def format_targets(targets):
             relu, tanh = a[f"relu_{dtype}_ms"], a[f"tanh_{dtype}_ms"]
             names = [key[: -len(f"_{dtype}_ms")] for key in a if key.endswith(f"_{dtype}_ms")]
             lines.append(
-                f"W1 epoch by hidden activation, {dtype} (ms, x relu, x tanh): relu {relu:.2f}, "
+                f"W1 epoch by hidden activation and dropout, {dtype} (ms, x relu, x tanh): relu {relu:.2f}, "
                 + ", ".join(
                     f"{name} {a[f'{name}_{dtype}_ms']:.2f} ({a[f'{name}_{dtype}_ms'] / relu:.2f}x, "
                     f"{a[f'{name}_{dtype}_ms'] / tanh:.2f}x)"
@@ -242,6 +244,18 @@ def format_targets(targets):
                     if name != "relu"
                 )
             )
+        missed = []
+        for dtype, (base, limit) in TARGETS.items():
+            for key in a:
+                name = key[: -len(f"_{dtype}_ms")]
+                ratio = a[key] / a[f"{base}_{dtype}_ms"]
+                if key.endswith(f"_{dtype}_ms") and name not in QUICK_ACTIVATIONS and ratio > limit:
+                    missed.append(f"{name} {dtype} {ratio:.2f}x {base}")
+        lines.append(
+            "targets for dropout and the newer activations: "
+            + ", ".join(f"<= {limit:.2f}x {base} in {dtype}" for dtype, (base, limit) in TARGETS.items())
+            + f"; missed in this run: {', '.join(missed) or 'none'}"
+        )
     cores = targets.get("cores")
     if cores:
         lines.append(
