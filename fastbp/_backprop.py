@@ -59,7 +59,7 @@ from ._activations import (
     add_bias_activate_inplace,
     add_bias_output_activate_inplace,
 )
-from ._jit import call_at, compile_ahead, inline_kernel, kernel, lazy_kernel
+from ._jit import LAZY_KERNELS, call_at, compile_ahead, inline_kernel, kernel, lazy_kernel
 from ._losses import output_delta_loss_into
 from ._optimizers import (
     ADAM,
@@ -523,6 +523,16 @@ def _run(task, net, data, work, optimizer, rows, batch_size, out):
         compile_ahead(run, (task, net, data, work, optimizer, rows, batch_size, out), dtype.name)
         _ready.add(dtype)
     return run(task, net, data, work, optimizer, rows, batch_size, out)
+
+
+def ready_every_option(dtype):
+    """Compile, or load from the cache, the kernel of every option for ``dtype``.
+
+    (Here, in a kernel module, so that its caller need not import
+    :mod:`fastbp._jit`, which would make it part of the kernels' source hash.)
+    """
+    for lazy in LAZY_KERNELS:
+        lazy.address(dtype)
 
 
 def _placeholder_optimizer(dtype, alpha=0.0):

@@ -5,8 +5,8 @@ import warnings
 import numpy as np
 from sklearn.exceptions import ConvergenceWarning
 
+from ._backprop import ready_every_option
 from ._estimators import BackpropRegressor
-from ._jit import LAZY_KERNELS
 
 
 def warm_up(dtypes=("float64", "float32")):
@@ -40,5 +40,4 @@ def warm_up(dtypes=("float64", "float32")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             BackpropRegressor(hidden_layer_sizes=(1,), max_iter=1).fit(X, X[:, 0]).predict(X)
-        for lazy in LAZY_KERNELS:
-            lazy.address(dtype)
+        ready_every_option(dtype)
