@@ -28,15 +28,16 @@ machine pays it). Where it goes, measured on the cold first fit on digits
   from the cache: ~0.2 s, as before.
 - Then grown again by the training options (blocked tasks, dropout,
   schedules, weight decay, clipping, robust losses, per-layer activation
-  codes): 8.9 s of CPU for float64 and 7.7 s for float32 (medians of
+  codes): 8.9 s of CPU for float64 and 9.0 s for float32 (medians of
   three, alternating with the state below on a quiet host).
 - Now: every option, sparse input, SGD and the hidden activations other
   than relu and identity are :class:`LazyKernel` kernels, compiled on
   first use and called by address, so that a default fit compiles only
-  the code it runs: 4.4 s for float64 and 5.0 s for float32 in the same
+  the code it runs: 4.8 s for float64 and 4.8 s for float32 in the same
   series (``run``: 2,330 -> 1,406 numba IR variables, 10,000 -> 6,500
   lines of optimised LLVM IR). A lazy kernel costs its first user
-  0.1-0.5 s (the newer activations' ~2 s), and nothing to anyone else.
+  0.05-0.5 s (the newer activations' 1.4-1.6 s), and nothing to anyone
+  else.
 
 What costs, as rules of thumb measured here: each ``for`` loop ~30 ms (a
 two-level loop ~60 ms, whatever its body); each separately compiled
