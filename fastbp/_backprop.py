@@ -33,8 +33,8 @@ dtype and is compiled once for it:
     is empty when no layer's does.
 
 Code that a default fit does not run (sparse input, the robust losses,
-SGD, dropout, the per-step schedules, clipping, the activations beyond
-scikit-learn's four) lives in kernels compiled on first use, whose
+SGD, dropout, the per-step schedules, clipping, the hidden activations
+other than relu and identity) lives in kernels compiled on first use, whose
 addresses stand where the option's switch would be, 0 meaning off (see
 :class:`fastbp._jit.LazyKernel`).
 
