@@ -237,23 +237,27 @@ class Network:
             OUTPUT_CODES[self.out_activation],
         )
 
-    def workspace(self, batch_size, sparse_input, gradient=True):
+    def workspace(self, batch_size, sparse_input, gradient=True, grad=None):
         """Buffers for batches of up to ``batch_size`` rows (the ``work`` tuple).
 
         ``gradient=False`` (prediction) leaves the gradient buffer empty, and
         ``derivs`` too: only training reads the ``f'(z)`` that some
         activations keep, in a buffer spanning the hidden layers' blocks
         that is allocated only when some hidden layer's activation keeps it.
+        ``grad``, if given, is the gradient buffer (a view the caller owns).
         """
         offsets = _block_offsets(self.units.tolist(), batch_size)
         n_input = 0 if sparse_input else batch_size * int(self.units[0])
-        n_derivs = offsets[-2] if gradient and keeps_derivatives(self.activation) else 0
+        keeps = bool((self.hidden_codes >= LEAKY_RELU).any())
+        n_derivs = offsets[-2] if gradient and keeps else 0
+        if grad is None:
+            grad = np.empty(self.n_params if gradient else 0, dtype=self.dtype)
         return (
             np.empty(n_input, dtype=self.dtype),
             np.empty(offsets[-1], dtype=self.dtype),
             np.empty(offsets[-1], dtype=self.dtype),
             np.array(offsets, dtype=_INDEX),
-            np.empty(self.n_params if gradient else 0, dtype=self.dtype),
+            grad,
             np.empty(n_derivs, dtype=self.dtype),
         )
 

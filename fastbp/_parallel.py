@@ -190,12 +190,8 @@ class BlockedEpochs:
     def __init__(self, network, sparse_input, batch_size, n_blocks, n_workers):
         self.block_rows = -(-batch_size // n_blocks)
         self.grads = np.zeros((n_blocks, network.n_params), dtype=network.dtype)
-        # each block's buffers, its gradient a row of ``grads`` (the
-        # workspace's own gradient buffer is dropped at once)
-        self.works = []
-        for grad in self.grads:
-            work = network.workspace(self.block_rows, sparse_input)
-            self.works.append(work[:4] + (grad,) + work[5:])
+        # each block's buffers, its gradient a row of ``grads``
+        self.works = [network.workspace(self.block_rows, sparse_input, grad=grad) for grad in self.grads]
         self.n_params = network.n_params
         self.n_coef = int(network.bias_start[0])
         self.slices = [(lo, min(lo + STEP_SLICE, self.n_params)) for lo in range(0, self.n_params, STEP_SLICE)]
