@@ -26,18 +26,21 @@ Codes are plain integers so one compiled kernel serves every activation:
 a branch on a loop-invariant integer costs nothing measurable, while one
 specialisation per activation would multiply compile time.
 
-exp, tanh and the logistic function are always called with a float64
-argument (they compute in float64 anyway): their one compiled, cached
-version then serves float32 networks too, which saves their ~0.4 s of
-compile time from the second dtype's compile on. For the same reason the
-activations built on exp, erfc or log1p evaluate in float64 for float32
-networks too and round once, while relu, identity and leaky_relu, and
-every derivative step of the backward pass, compute in the network's dtype.
+tanh, logistic and the output layer's exp are always called with a
+float64 argument (they compute in float64 anyway): their one compiled,
+cached version then serves float32 networks too, which saves their ~0.4 s
+of compile time from the second dtype's compile on. The eight newer
+activations compute in the network's dtype, float32 ones with float32's
+shorter polynomials (:func:`fastbp._elementary.by_precision`): a vector of
+float32 has twice the lanes of float64's, so the newer activations of a
+float32 network cost ~0.4-0.6x their float64 evaluation, within a few
+float32 ulp of it (tests/test_activations.py). The derivative steps of the
+backward pass compute in the network's dtype.
 """
 
 import numpy as np
 
-from ._elementary import erfc_and_gaussian, exp, exp_and_expm1, log1p_unit, logistic, tanh
+from ._elementary import erfc_and_gaussian, exp, exp_and_expm1, exp_either, log1p_and_reciprocal, logistic, tanh
 from ._jit import call_at, inline_kernel, lazy_kernel
 from ._losses import OUT_EXP_POISSON, OUT_LOGISTIC_BINARY, OUT_SOFTMAX_LOG
 
@@ -79,21 +82,25 @@ def leaky_relu_with_derivative(z, one, slope):
 
 @inline_kernel
 def elu_with_derivative(x, scale, alpha):
-    """``scale * x`` above 0, ``scale * alpha * (e^x - 1)`` below: elu, or selu with its constants."""
+    """``scale * x`` above 0, ``scale * alpha * (e^x - 1)`` below: elu, or selu with its constants.
+
+    Like the functions below, in ``x``'s precision, every constant given in
+    (or made by) ``x``'s type ``T``.
+    """
     e, em1 = exp_and_expm1(x)  # (used below 0 only)
     return (scale * x, scale) if x > 0 else (scale * alpha * em1, scale * alpha * e)
 
 
 @inline_kernel
-def gelu_with_derivative(x):
+def gelu_with_derivative(x, T):
     """``x Phi(x)``, Phi the normal CDF ``erfc(-x / sqrt 2) / 2``: ``f' = Phi + x phi``."""
-    c, gauss = erfc_and_gaussian(-x * INV_SQRT2)
-    cdf = 0.5 * c
-    return x * cdf, cdf + x * INV_SQRT_2PI * gauss
+    c, gauss = erfc_and_gaussian(-x * T(INV_SQRT2))
+    cdf = T(0.5) * c
+    return x * cdf, cdf + x * T(INV_SQRT_2PI) * gauss
 
 
 @inline_kernel
-def sigmoid_gate_with_derivative(x, w, cubic):
+def sigmoid_gate_with_derivative(x, w, cubic, T):
     """``x sigmoid(y)``, ``y = w (x + cubic x^3)``: ``f' = s + x s (1 - s) y'``.
 
     silu is ``w = 1, cubic = 0``; gelu_tanh, ``x (1 + tanh(u)) / 2`` with
@@ -101,37 +108,39 @@ def sigmoid_gate_with_derivative(x, w, cubic):
     the cube only saturates ``s`` to 0 or 1 exactly; clamped there, it stays
     finite (else ``0 * inf``).
     """
-    xc = 40.0 if x > 40.0 else (-40.0 if x < -40.0 else x)
+    top, one = T(40.0), T(1.0)
+    xc = top if x > top else (-top if x < -top else x)
     y = w * (x + cubic * xc * xc * xc)
-    e = exp(-abs(y))
-    p = 1.0 / (1.0 + e)
+    e = exp_either(-abs(y))
+    p = one / (one + e)
     s, c = (p, e * p) if y >= 0 else (e * p, p)  # sigmoid(y), sigmoid(-y): no cancellation
-    return x * s, s + x * s * c * w * (1.0 + 3.0 * cubic * xc * xc)
+    return x * s, s + x * s * c * w * (one + T(3.0) * cubic * xc * xc)
 
 
 @inline_kernel
-def mish_with_derivative(x):
+def mish_with_derivative(x, T):
     """``x tanh(softplus(x))``: ``f' = g + x (1 - g^2) sigmoid(x)``, ``g = tanh(softplus(x))``.
 
     ``g = n / (n + 2)`` with ``n = e^x (e^x + 2)``, written with ``e =
     e^-|x|`` so nothing overflows.
     """
-    e = exp(-abs(x))
-    num = 1.0 + 2.0 * e if x >= 0 else e * (e + 2.0)
-    rest = 2.0 * e * e if x >= 0 else 2.0  # (n + 2) - n, scaled as num
-    inv = 1.0 / (num + rest)
+    one, two = T(1.0), T(2.0)
+    e = exp_either(-abs(x))
+    num = one + two * e if x >= 0 else e * (e + two)
+    rest = two * e * e if x >= 0 else two  # (n + 2) - n, scaled as num
+    inv = one / (num + rest)
     g = num * inv
-    p = 1.0 / (1.0 + e)
+    p = one / (one + e)
     sig = p if x >= 0 else e * p
-    return x * g, g + x * sig * (rest * inv) * (1.0 + g)
+    return x * g, g + x * sig * (rest * inv) * (one + g)
 
 
 @inline_kernel
-def softplus_with_derivative(x):
+def softplus_with_derivative(x, T):
     """``log(1 + e^x) = max(x, 0) + log(1 + e^-|x|)``, for any x: ``f' = sigmoid(x)``."""
-    e = exp(-abs(x))
-    p = 1.0 / (1.0 + e)
-    return (0.0 if x < 0 else x) + log1p_unit(e), (p if x >= 0 else e * p)
+    e = exp_either(-abs(x))
+    log1p_e, p = log1p_and_reciprocal(e)  # p = 1 / (1 + e)
+    return (T(0.0) if x < 0 else x) + log1p_e, (p if x >= 0 else e * p)
 
 
 def _keeping_args(dtype):
@@ -155,12 +164,13 @@ def keeping_activation_inplace(Z, bias, code, derivs, backward):
     """
     n, m = Z.shape
     keep = derivs.shape[0] > 0
+    T = Z.dtype.type  # every loop computes in Z's precision
     if backward:
         for r in range(n):
             for j in range(m):
                 Z[r, j] *= derivs[r, j]
     elif code == LEAKY_RELU:
-        one, slope = Z.dtype.type(1.0), Z.dtype.type(LEAKY_SLOPE)
+        one, slope = T(1.0), T(LEAKY_SLOPE)
         for r in range(n):
             for j in range(m):
                 a, d = leaky_relu_with_derivative(Z[r, j] + bias[j], one, slope)
@@ -168,39 +178,39 @@ def keeping_activation_inplace(Z, bias, code, derivs, backward):
                 if keep:
                     derivs[r, j] = d
     elif code == ELU or code == SELU:
-        scale, alpha = (SELU_SCALE, SELU_ALPHA) if code == SELU else (1.0, 1.0)
+        scale, alpha = (T(SELU_SCALE), T(SELU_ALPHA)) if code == SELU else (T(1.0), T(1.0))
         for r in range(n):
             for j in range(m):
-                a, d = elu_with_derivative(np.float64(Z[r, j] + bias[j]), scale, alpha)
+                a, d = elu_with_derivative(Z[r, j] + bias[j], scale, alpha)
                 Z[r, j] = a
                 if keep:
                     derivs[r, j] = d
     elif code == GELU:
         for r in range(n):
             for j in range(m):
-                a, d = gelu_with_derivative(np.float64(Z[r, j] + bias[j]))
+                a, d = gelu_with_derivative(Z[r, j] + bias[j], T)
                 Z[r, j] = a
                 if keep:
                     derivs[r, j] = d
     elif code == SILU or code == GELU_TANH:
-        w, cubic = (2.0 * SQRT_2_OVER_PI, GELU_TANH_CUBIC) if code == GELU_TANH else (1.0, 0.0)
+        w, cubic = (T(2.0 * SQRT_2_OVER_PI), T(GELU_TANH_CUBIC)) if code == GELU_TANH else (T(1.0), T(0.0))
         for r in range(n):
             for j in range(m):
-                a, d = sigmoid_gate_with_derivative(np.float64(Z[r, j] + bias[j]), w, cubic)
+                a, d = sigmoid_gate_with_derivative(Z[r, j] + bias[j], w, cubic, T)
                 Z[r, j] = a
                 if keep:
                     derivs[r, j] = d
     elif code == MISH:
         for r in range(n):
             for j in range(m):
-                a, d = mish_with_derivative(np.float64(Z[r, j] + bias[j]))
+                a, d = mish_with_derivative(Z[r, j] + bias[j], T)
                 Z[r, j] = a
                 if keep:
                     derivs[r, j] = d
     else:
         for r in range(n):
             for j in range(m):
-                a, d = softplus_with_derivative(np.float64(Z[r, j] + bias[j]))
+                a, d = softplus_with_derivative(Z[r, j] + bias[j], T)
                 Z[r, j] = a
                 if keep:
                     derivs[r, j] = d

@@ -4,8 +4,8 @@ numba lowers ``np.exp``/``np.tanh`` to scalar libm calls (this LLVM has no
 SVML), which keeps every loop that uses them scalar: tanh networks trained
 2.3x slower than relu ones. These versions use only arithmetic, int32
 conversions and bit casts, all of which AVX2 vectorizes: tanh costs ~4 ns
-an element instead of ~20 (tests measure accuracy, benchmarks speed). They
-evaluate in float64, also for float32 data. exp is Cody-Waite range
+an element instead of ~20 (tests measure accuracy, benchmarks speed).
+exp, tanh and logistic evaluate in float64, also for float32 data. exp is Cody-Waite range
 reduction, a Taylor polynomial and an exponent-bit shift; tanh near 0 is
 Cephes' rational fit (S. L. Moshier).
 
@@ -18,21 +18,27 @@ folds the two-part ln 2 of the range reduction into one rounded constant
 large arguments the result is either tiny next to other terms (softmax,
 logistic tails) or saturated (tanh).
 
-Three more serve the newer hidden activations, also in plain arithmetic
-(libm's erfc and log1p took ~30 ns an element here, scalar):
-``erfc_and_gaussian`` (GELU's normal CDF and density) within 2.2e-15
-relative of SciPy's erfc on |x| <= 6 (3e-14 beyond, where exp's accuracy
-falls and erfc is below 2e-17), ``log1p_unit`` (softplus) within 3 ulp on
-[0, 1], its only domain there, and ``exp_and_expm1`` (ELU), which keeps
-``e^x - 1`` accurate near 0.
+The newer hidden activations use four more, in plain arithmetic too
+(libm's erfc and log1p took ~30 ns an element here, scalar), each in the
+precision of its argument (:func:`by_precision`), so that float32 networks
+compute in float32, twice as many lanes per vector:
+``erfc_and_gaussian`` (GELU's normal CDF and density; float64 within 4e-15
+relative of SciPy's erfc on |x| <= 9), ``log1p_and_reciprocal`` (softplus
+and its derivative from one division; within 4 ulp on [0, 1], its only
+domain there), ``exp_and_expm1`` (ELU), which keeps ``e^x - 1`` accurate
+near 0, and ``exp_either``. In float32 each is within a few float32 ulp
+(tests/test_elementary.py), except where exp's argument is large: exp(-x^2)
+turns the rounding of x^2 into a relative error of about x^2 float32 ulp,
+which only ever concerns values that are negligible next to their
+layer's others.
 """
 
 import numpy as np
 from llvmlite import ir
 from numba.core import types
-from numba.extending import intrinsic
+from numba.extending import intrinsic, overload
 
-from ._jit import inline_kernel, internal_kernel
+from ._jit import FASTMATH, inline_kernel, internal_kernel
 
 LOG2E = 1.4426950408889634073599
 # ln 2 split in two so that k * LN2_HI is exact for |k| < 2**11
@@ -70,32 +76,29 @@ LN2 = 0.6931471805599453
 SQRT2_M1 = 0.41421356237309503  # sqrt(2) - 1
 
 
-@intrinsic
-def _float64_from_bits(typingctx, bits):
-    """Reinterpret an int64's bits as a float64 (no conversion)."""
-    sig = types.float64(types.int64)
-
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.DoubleType())
-
-    return sig, codegen
+# the float type of each integer width's bits, and back
+_FLOAT_OF_BITS = {types.int64: (types.float64, ir.DoubleType()), types.int32: (types.float32, ir.FloatType())}
+_BITS_OF_FLOAT = {flt: (bits, ir.IntType(bits.bitwidth)) for bits, (flt, _) in _FLOAT_OF_BITS.items()}
 
 
 @intrinsic
-def _bits_of_float64(typingctx, x):
-    """The int64 whose bits are those of a float64 (no conversion)."""
-    sig = types.int64(types.float64)
+def _from_bits(typingctx, bits):
+    """Reinterpret an int64's bits as a float64, an int32's as a float32 (no conversion)."""
+    result, lltype = _FLOAT_OF_BITS[bits]
+    return result(bits), lambda context, builder, signature, args: builder.bitcast(args[0], lltype)
 
-    def codegen(context, builder, signature, args):
-        return builder.bitcast(args[0], ir.IntType(64))
 
-    return sig, codegen
+@intrinsic
+def _bits_of(typingctx, x):
+    """The int64 whose bits are those of a float64, the int32 of a float32 (no conversion)."""
+    result, lltype = _BITS_OF_FLOAT[x]
+    return result(x), lambda context, builder, signature, args: builder.bitcast(args[0], lltype)
 
 
 @inline_kernel
 def _pow2(k):
     """``2.0 ** k`` for integer ``-1022 <= k <= 1023``, from the exponent bits."""
-    return _float64_from_bits((k + 1023) << 52)
+    return _from_bits((k + 1023) << 52)
 
 
 @internal_kernel
@@ -128,32 +131,12 @@ def exp(x):
     # scale by 2^k. Where the result is a normal number, add k to the
     # exponent bits: exact, and immune to the reassociation fastmath allows
     # (a product of two powers of two could be regrouped and overflow).
-    normal = _float64_from_bits(_bits_of_float64(e_r) + (np.int64(ki) << 52))
+    normal = _from_bits(_bits_of(e_r) + (np.int64(ki) << 52))
     # below e^-708 the result is subnormal: multiply by two normal powers of
     # two instead (their product, in any grouping, is exact or rounds once)
     tiny = e_r * _pow2(np.int64(ki) + 600) * _pow2(np.int64(-600))
     result = normal if x >= -708.0 else tiny
     return np.inf if x > 709.782712893384 else result  # ln(largest double)
-
-
-@inline_kernel
-def exp_and_expm1(x):
-    """``(e^x, e^x - 1)`` in float64, the second accurate near 0 too; NaN kept.
-
-    Below |x| = ln(2) / 2, ``e^x - 1`` is exp's Taylor polynomial without
-    its constant term, so nothing cancels; beyond, ``exp(x) - 1`` loses
-    nothing.
-    """
-    c = EXP_TAYLOR
-    x2 = x * x
-    x4 = x2 * x2
-    x8 = x4 * x4
-    q0 = (c[1] + c[2] * x) + (c[3] + c[4] * x) * x2
-    q1 = (c[5] + c[6] * x) + (c[7] + c[8] * x) * x2
-    q2 = (c[9] + c[10] * x) + (c[11] + c[12] * x) * x2
-    near_zero = x * ((q0 + q1 * x4) + (q2 + c[13] * x4) * x8)
-    e = exp(x)
-    return e, (near_zero if abs(x) < 0.34657359027997264 else e - 1.0)
 
 
 @internal_kernel
@@ -181,49 +164,157 @@ def logistic(x):
     return e / (1.0 + e)
 
 
-@inline_kernel
-def erfc_and_gaussian(x):
-    """``(erfc(x), exp(-x^2))`` in float64, for any ``x``; NaN kept.
+# -- either precision -----------------------------------------------------------------
+#
+# The newer hidden activations evaluate in the network's own dtype: a float32
+# network's in float32, whose vectors hold twice as many lanes as float64's,
+# with polynomials as short as float32's accuracy allows. Each function below
+# is written once per float type T by a factory ``_..._in(T)`` (its constants
+# typed T), and kernels call it by one name: :func:`by_precision` picks the
+# version for the argument's type when the kernel compiles.
 
-    The Gaussian comes along because erfc is built on it: GELU's derivative
-    needs the normal density next to the CDF.
+
+def by_precision(double, single):
+    """One function of one argument for kernels: ``double`` for a float64 argument, ``single`` for float32.
+
+    The choice is made by type when the calling kernel compiles (a numba
+    overload, inlined into the caller), so each precision's code is its own
+    and costs the other nothing.
     """
-    gauss = exp(-(x * x))
-    ax = abs(x)
-    ax = 27.0 if ax > 27.0 else ax  # the fitted range; beyond, erfc(|x|) is below 5e-319
-    t = 2.0 / (2.0 + ax)
-    # N and D by Estrin's scheme, as in exp
-    n, d = ERFC_N, ERFC_D
-    t2 = t * t
-    t4 = t2 * t2
-    t8 = t4 * t4
-    num = (
-        ((n[0] + n[1] * t) + (n[2] + n[3] * t) * t2)
-        + ((n[4] + n[5] * t) + (n[6] + n[7] * t) * t2) * t4
-        + (n[8] + n[9] * t) * t8
-    )
-    den = (
-        ((d[0] + d[1] * t) + (d[2] + d[3] * t) * t2)
-        + ((d[4] + d[5] * t) + (d[6] + d[7] * t) * t2) * t4
-        + ((d[8] + d[9] * t) + d[10] * t2) * t8
-    )
-    c = gauss * t * num / den  # erfc(|x|)
-    return (2.0 - c if x < 0 else c), gauss
+
+    def either(x):
+        raise TypeError("only callable from fastbp's kernels")
+
+    implementations = {types.float64: double, types.float32: single}
+    jit_options = {"fastmath": FASTMATH, "error_model": "numpy"}
+    overload(either, inline="always", jit_options=jit_options)(lambda x: implementations.get(x))
+    return either
 
 
 @inline_kernel
-def log1p_unit(t):
-    """``log(1 + t)`` in float64 for ``0 <= t <= 1``; NaN kept.
+def _horner(c, x):
+    """``c[0] + c[1] x + ... + c[-1] x^(n-1)`` (a fixed-length tuple: the loop is unrolled)."""
+    result = c[len(c) - 1]
+    for i in range(len(c) - 2, -1, -1):
+        result = result * x + c[i]
+    return result
 
-    With ``1 + t = 2^k (1 + s) / (1 - s)``, ``log(1 + t) = k ln 2 + 2
-    atanh(s)``: ``k = 0, s = t / (2 + t)`` below sqrt(2) - 1, else ``k = 1,
-    s = (t - 1) / (t + 3)``, so ``|s| <= 0.1716`` and ten terms of
-    ``atanh(s) = s (1 + s^2/3 + s^4/5 + ...)`` leave a relative error below
-    3e-17. ``1 + t`` is never rounded, so small ``t`` keeps its accuracy.
-    """
-    big = t > SQRT2_M1
-    s = (t - 1.0 if big else t) / (t + 3.0 if big else t + 2.0)
-    z = s * s
-    tail = 1 / 11 + z * (1 / 13 + z * (1 / 15 + z * (1 / 17 + z / 19)))
-    series = 1.0 + z * (1 / 3 + z * (1 / 5 + z * (1 / 7 + z * (1 / 9 + z * tail))))
-    return (LN2 if big else 0.0) + 2.0 * s * series
+
+# float32's exp: ln 2 split so that k * LN2_HI_SINGLE is exact for |k| < 2**15
+LN2_HI_SINGLE = np.float32(0.693359375)
+LN2_LO_SINGLE = np.float32(LN2 - 0.693359375)
+# Taylor to degree 7 on |r| <= ln(2) / 2: the remainder r^8 / 8! < 6e-9, a tenth of an ulp
+EXP_TAYLOR_SINGLE = tuple(np.float32(c) for c in EXP_TAYLOR[:8])
+
+
+@internal_kernel
+def _exp_single(x):
+    """``e ** x`` for a float32 ``x``, in float32: exp's algorithm with float32's polynomial."""
+    f = np.float32
+    x = f(-104.0) if x < f(-104.0) else x  # e^-104 rounds to 0 in float32
+    x = f(89.0) if x > f(89.0) else x
+    t = x * f(LOG2E) + f(0.5)
+    ki = np.int32(t) if t == t else np.int32(0)
+    k = f(ki)
+    below = t < k
+    ki = ki - 1 if below else ki  # (numba's integer arithmetic is int64: cast back below)
+    k = k - f(1.0) if below else k
+    r = x - k * LN2_HI_SINGLE - k * LN2_LO_SINGLE
+    c = EXP_TAYLOR_SINGLE
+    r2 = r * r
+    e_r = ((c[0] + c[1] * r) + (c[2] + c[3] * r) * r2) + ((c[4] + c[5] * r) + (c[6] + c[7] * r) * r2) * (r2 * r2)
+    normal = _from_bits(np.int32(_bits_of(e_r) + (ki << 23)))
+    # below e^-86 the exponent bits would leave the normal range (float32's
+    # smallest normal is e^-87.3): scale by two normal powers of two
+    tiny = e_r * _from_bits(np.int32((ki + 227) << 23)) * _from_bits(np.int32(27 << 23))
+    result = normal if x >= f(-86.0) else tiny
+    return f(np.inf) if x > f(88.72283) else result  # ln(largest float32)
+
+
+def _exp_in(T):
+    exp_t = exp if T is np.float64 else _exp_single
+
+    def exp_either(x):
+        return exp_t(x)
+
+    return exp_either
+
+
+exp_either = by_precision(_exp_in(np.float64), _exp_in(np.float32))
+exp_either.__doc__ = "``e ** x`` in ``x``'s precision (float64: :func:`exp`)."
+
+
+def _exp_and_expm1_in(T):
+    # e^x - 1 = x (1 + x/2! + x^2/3! + ...) to degree 13 (float64) or 7 (float32)
+    c = tuple(T(v) for v in EXP_TAYLOR[1 : 14 if T is np.float64 else 8])
+    half_ln2, one = T(LN2 / 2), T(1.0)
+
+    def exp_and_expm1(x):
+        e = exp_either(x)
+        return e, (x * _horner(c, x) if abs(x) < half_ln2 else e - one)
+
+    return exp_and_expm1
+
+
+exp_and_expm1 = by_precision(_exp_and_expm1_in(np.float64), _exp_and_expm1_in(np.float32))
+exp_and_expm1.__doc__ = """``(e^x, e^x - 1)`` in ``x``'s precision, the second accurate near 0 too; NaN kept.
+
+Below |x| = ln(2) / 2, ``e^x - 1`` is exp's Taylor polynomial without its
+constant term, so nothing cancels; beyond, ``exp(x) - 1`` loses nothing.
+"""
+
+
+# The same rational in s = 2 + |x| = 2 / t: t N(t) / D(t) = 2 PN(s) / PD(s)
+# with PN(s) = s^9 N(2 / s) and PD(s) = s^10 D(2 / s), one division instead
+# of two. Their coefficients (of s^0, s^1, ...) are N's and D's times powers
+# of two, exactly.
+ERFC_PN = tuple(ERFC_N[9 - j] * 2.0 ** (9 - j) for j in range(10))
+ERFC_PD = tuple(ERFC_D[10 - j] * 2.0 ** (10 - j) for j in range(11))
+
+
+def _erfc_and_gaussian_in(T):
+    pn, pd = tuple(T(v) for v in ERFC_PN), tuple(T(v) for v in ERFC_PD)
+    two, top = T(2.0), T(27.0)  # the fitted range; beyond, erfc(|x|) is below 5e-319
+
+    def erfc_and_gaussian(x):
+        gauss = exp_either(-(x * x))
+        s = two + (top if abs(x) > top else abs(x))
+        c = two * gauss * _horner(pn, s) / _horner(pd, s)  # erfc(|x|)
+        return (two - c if x < 0 else c), gauss
+
+    return erfc_and_gaussian
+
+
+erfc_and_gaussian = by_precision(_erfc_and_gaussian_in(np.float64), _erfc_and_gaussian_in(np.float32))
+erfc_and_gaussian.__doc__ = """``(erfc(x), exp(-x^2))`` in ``x``'s precision, for any ``x``; NaN kept.
+
+The Gaussian comes along because erfc is built on it: GELU's derivative
+needs the normal density next to the CDF.
+"""
+
+
+def _log1p_and_reciprocal_in(T):
+    # atanh(s) / s = 1 + s^2/3 + s^4/5 + ...: ten terms for float64, five for float32
+    c = tuple(T(1.0 / (2 * k + 1)) for k in range(10 if T is np.float64 else 5))
+    one, two, three, ln2, sqrt2_m1 = T(1.0), T(2.0), T(3.0), T(LN2), T(SQRT2_M1)
+
+    def log1p_and_reciprocal(x):
+        big = x > sqrt2_m1
+        den = x + three if big else x + two
+        inv = one / ((one + x) * den)  # the one division, shared
+        s = (x - one if big else x) * (one + x) * inv
+        return (ln2 if big else T(0.0)) + two * s * _horner(c, s * s), den * inv
+
+    return log1p_and_reciprocal
+
+
+log1p_and_reciprocal = by_precision(_log1p_and_reciprocal_in(np.float64), _log1p_and_reciprocal_in(np.float32))
+log1p_and_reciprocal.__doc__ = """``(log(1 + x), 1 / (1 + x))`` in ``x``'s precision for ``0 <= x <= 1``; NaN kept.
+
+With ``1 + x = 2^k (1 + s) / (1 - s)``, ``log(1 + x) = k ln 2 + 2 atanh(s)``:
+``k = 0, s = x / (2 + x)`` below sqrt(2) - 1, else ``k = 1, s = (x - 1) / (x +
+3)``, so ``|s| <= 0.1716`` and ten terms of ``atanh(s) = s (1 + s^2/3 + s^4/5 +
+...)`` leave a relative error below 3e-17 (five terms: 2e-9, for float32).
+``s`` is ``x``'s multiple, so small ``x`` keeps its relative accuracy. softplus needs the reciprocal as well (its derivative): one
+division gives both.
+"""
