@@ -2,7 +2,9 @@
 
 Drop-in replacements for scikit-learn's ``MLPClassifier`` and
 ``MLPRegressor``: :class:`BackpropClassifier`, :class:`BackpropRegressor`;
-RealMLP's numeric preprocessing: :class:`RobustSmoothClipScaler`.
+RealMLP's numeric preprocessing: :class:`RobustSmoothClipScaler`; its
+recipe as presets for tables: :class:`TabularClassifier`,
+:class:`TabularRegressor`.
 """
 
 # Numba's BLAS is scipy's OpenBLAS, loaded on first use; loading it now
@@ -16,6 +18,7 @@ from ._parallel import get_num_threads, num_threads, set_num_threads
 from ._version import __version__
 from ._warm_up import warm_up
 from .preprocessing import RobustSmoothClipScaler
+from .tabular import TabularClassifier, TabularRegressor
 
 # the only types skops.io.load must be told to trust in a fastbp model:
 # skops.io.load(path, trusted=fastbp.SKOPS_TRUSTED)
@@ -23,6 +26,8 @@ SKOPS_TRUSTED = [
     "fastbp._estimators.BackpropClassifier",
     "fastbp._estimators.BackpropRegressor",
     "fastbp.preprocessing.RobustSmoothClipScaler",
+    "fastbp.tabular.TabularClassifier",
+    "fastbp.tabular.TabularRegressor",
 ]
 
 __all__ = [
@@ -30,6 +35,8 @@ __all__ = [
     "BackpropClassifier",
     "BackpropRegressor",
     "RobustSmoothClipScaler",
+    "TabularClassifier",
+    "TabularRegressor",
     "TrainingHistoryDisplay",
     "__version__",
     "cache_dir",
