@@ -237,10 +237,12 @@ class BlockedEpochs:
             n_blk = -(-nb // br)
 
             _threads.hold_one_thread()
+            # the blocks' forward passes are step step_0 + b (a dropout schedule's)
+            at_step = optimizer[: _backprop.STEP_0] + (step_0 + b,) + optimizer[_backprop.STEP_0 + 1 :]
 
             def block(j):
                 part = batch[j * br : (j + 1) * br]
-                return run(_backprop.BLOCK, net, data, self.works[j], optimizer, part, br, self._empty)[0]
+                return run(_backprop.BLOCK, net, data, self.works[j], at_step, part, br, self._empty)[0]
 
             losses = self._in_threads(block, n_blk)
             sw_sum = float(sw[batch].sum(dtype=np.float64))
