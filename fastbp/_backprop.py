@@ -273,9 +273,9 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     its fields: ``(sgd_kernel, lr, alpha, momentum, nesterov, beta_1,
     beta_2, epsilon, state_1, state_2, t, lo, hi, drop_kernel, drop_rates,
     drop_key, schedule_kernel, step_0, n_steps, warmup_steps,
-    drop_schedule_kernel, decay_schedule_kernel, weight_decay, clip_kernel,
-    max_grad_norm)``, each ``*_kernel`` the address of an option's kernel
-    or 0. ``sgd_kernel`` 0 means Adam.
+    weight_decay, clip_kernel, max_grad_norm, drop_schedule_kernel,
+    decay_schedule_kernel)``, each ``*_kernel`` the address of an option's
+    kernel or 0. ``sgd_kernel`` 0 means Adam.
 
     - ``EPOCH``: train on ``rows`` in batches of ``batch_size``; returns
       ``(loss_sum, t)``, ``loss_sum`` being the sum over batches of the
@@ -318,7 +318,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     xbuf, acts, deltas, block_start, grad, derivs = work
     sgd_kernel, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
     drop_kernel, drop_rates, drop_key, schedule_kernel, step_0, n_steps, warmup_steps = optimizer[13:20]
-    drop_schedule_kernel, decay_schedule_kernel, weight_decay, clip_kernel, max_grad_norm = optimizer[20:]
+    weight_decay, clip_kernel, max_grad_norm, drop_schedule_kernel, decay_schedule_kernel = optimizer[20:]
     n_layers = units.shape[0] - 1  # number of weight matrices
     dropout = drop_kernel != 0 and (task == EPOCH or task == BLOCK)
     n_hidden_units = 0
@@ -452,6 +452,7 @@ NO_DROPOUT = np.empty(0)  # the ``drop_rates`` of a fit without dropout
 
 # positions in the ``optimizer`` tuple of the fields that change within an epoch
 T, LO, HI, STEP_0 = 10, 11, 12, 17
+MAX_GRAD_NORM = 22  # (the blocked epochs read it)
 
 
 def _schedule_address(schedule, dtype):
@@ -525,11 +526,11 @@ def optimizer_tuple(
         int(step_0),
         int(n_steps),
         int(warmup_steps),
-        _schedule_address(drop_schedule, dtype),
-        _schedule_address(decay_schedule, dtype),
         float(weight_decay),
         clipped_divisor.address(dtype) if max_grad_norm else 0,
         float(max_grad_norm),
+        _schedule_address(drop_schedule, dtype),
+        _schedule_address(decay_schedule, dtype),
     )
 
 

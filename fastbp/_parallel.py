@@ -224,7 +224,7 @@ class BlockedEpochs:
         run = _backprop._run  # (compiles, with its notice, on a first call)
         params, sw = net[0], data[6]
         t, step_0 = optimizer[_backprop.T], optimizer[_backprop.STEP_0]
-        alpha, max_grad_norm = optimizer[2], optimizer[-1]
+        alpha, max_grad_norm = optimizer[2], optimizer[_backprop.MAX_GRAD_NORM]
         # clipping scales by the norm of the whole gradient: one slice, all of it
         slices = [(0, self.n_params)] if max_grad_norm > 0 else self.slices
         # (not a BLAS dot, whose summation order could follow NumPy's thread count)
