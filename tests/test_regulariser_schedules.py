@@ -22,11 +22,21 @@ from fastbp._optimizers import ADAM, COSLOG4, FLAT_COS, PER_EPOCH, SGD, schedule
 
 try:
     from . import reference as ref
-    from .test_dropout import reference_masked_loss_grad, reference_masks
+    from .test_dropout import (
+        block_every_batch,
+        record_seed_and_start,
+        reference_masked_loss_grad,
+        reference_masks,
+    )
     from .test_kernels import BATCH_SIZE, N_SAMPLES, Problem
 except ImportError:  # tests/ collected as a plain directory (rootdir on sys.path)
     import reference as ref
-    from test_dropout import reference_masked_loss_grad, reference_masks
+    from test_dropout import (
+        block_every_batch,
+        record_seed_and_start,
+        reference_masked_loss_grad,
+        reference_masks,
+    )
     from test_kernels import BATCH_SIZE, N_SAMPLES, Problem
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -137,19 +147,7 @@ def test_dropout_schedule_is_the_masked_reference_run(dtype, solver, monkeypatch
     X, y = make_regression(n_samples=60, n_features=4, random_state=0)
     X = X.astype(dtype)
     rates, units = np.array([0.2, 0.4]), [4, 7, 5, 1]
-    seen = {}
-    original_train, original_key = _driver.StochasticTraining._train, _driver.epoch_key
-
-    def train(self, run_epoch):
-        seen.setdefault("start", self.network.params.astype(np.float64))
-        return original_train(self, run_epoch)
-
-    def key(seed, epoch):
-        seen.setdefault("seed", seed)
-        return original_key(seed, epoch)
-
-    monkeypatch.setattr(_driver.StochasticTraining, "_train", train)
-    monkeypatch.setattr(_driver, "epoch_key", key)
+    seen = record_seed_and_start(monkeypatch)
     model = BackpropRegressor(
         hidden_layer_sizes=(7, 5), batch_size=20, max_iter=4, random_state=3, shuffle=False, solver=solver,
         learning_rate_init=1e-2, alpha=1e-3, dropout=list(rates), dropout_schedule="flat_cos",
@@ -235,11 +233,7 @@ def test_the_default_tuple_names_no_schedule_kernel():
 
 @DTYPES
 def test_scheduled_fits_do_not_depend_on_blocks_or_threads(dtype, monkeypatch):
-    monkeypatch.setattr(_parallel, "MIN_BLOCK_ROWS", 8)
-    monkeypatch.setattr(_parallel, "MIN_BLOCK_FLOPS", 1.0)
-    monkeypatch.setattr(_parallel, "_cores", lambda: 3)
-    monkeypatch.setattr(_parallel, "_pool", None)
-    monkeypatch.setattr(_parallel._threads, "outer_blas_threads", lambda: 3)
+    block_every_batch(monkeypatch)
     X, y = make_regression(n_samples=240, n_features=6, random_state=0)
     kw = dict(
         hidden_layer_sizes=(12, 6), dropout=[0.3, 0.2], weight_decay=0.5, batch_size=48, max_iter=4,
