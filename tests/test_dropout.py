@@ -206,11 +206,17 @@ def test_prediction_uses_the_whole_network():
     np.testing.assert_allclose(model.predict_proba(X)[:, 1], want, rtol=1e-12)
 
 
+# the run's second half scheduled: each block of a batch must take that batch's rates
+FLAT_COS = {"weight_decay": 0.5, "dropout_schedule": "flat_cos", "weight_decay_schedule": "flat_cos"}
+
+
+@pytest.mark.parametrize("schedules", [{}, FLAT_COS], ids=["constant", "flat_cos"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_masks_do_not_depend_on_blocks_or_threads(dtype, monkeypatch):
+def test_masks_do_not_depend_on_blocks_or_threads(dtype, schedules, monkeypatch):
     block_every_batch(monkeypatch)
     X, y = make_regression(n_samples=240, n_features=6, random_state=0)
     kw = dict(hidden_layer_sizes=(12, 6), dropout=[0.3, 0.2], batch_size=48, max_iter=4, random_state=0)
+    kw.update(schedules)
     fits = []
     for n in (1, 3):
         with _parallel.num_threads(n):

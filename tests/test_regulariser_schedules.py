@@ -7,7 +7,8 @@
   step's rates or decay set from the closed form, in float64 and float32.
 - The compiled epoch against the same epoch driven by hand, one call per
   step with that step's rates and decay as constants.
-- Blocked batches and thread counts: the same weights.
+- Blocked batches and thread counts: the same weights (in
+  tests/test_dropout.py, with the schedules on).
 - Defaults and 'constant' change nothing; ``history_`` records the values.
 """
 
@@ -17,13 +18,12 @@ import numpy as np
 import pytest
 from sklearn.datasets import make_classification, make_regression
 
-from fastbp import BackpropClassifier, BackpropRegressor, _backprop, _driver, _parallel, _regularisers
+from fastbp import BackpropClassifier, BackpropRegressor, _backprop, _driver, _regularisers
 from fastbp._optimizers import ADAM, COSLOG4, FLAT_COS, PER_EPOCH, SGD, schedule_factor
 
 try:
     from . import reference as ref
     from .test_dropout import (
-        block_every_batch,
         record_seed_and_start,
         reference_masked_loss_grad,
         reference_masks,
@@ -32,7 +32,6 @@ try:
 except ImportError:  # tests/ collected as a plain directory (rootdir on sys.path)
     import reference as ref
     from test_dropout import (
-        block_every_batch,
         record_seed_and_start,
         reference_masked_loss_grad,
         reference_masks,
@@ -226,31 +225,6 @@ def test_the_default_tuple_names_no_schedule_kernel():
         np.float64, empty, empty, drop_schedule=FLAT_COS, decay_schedule=PER_EPOCH, weight_decay=0.1
     )
     assert fields[23] != 0 and fields[24] == 0
-
-
-# -- blocks and threads ---------------------------------------------------------------------------
-
-
-@DTYPES
-def test_scheduled_fits_do_not_depend_on_blocks_or_threads(dtype, monkeypatch):
-    block_every_batch(monkeypatch)
-    X, y = make_regression(n_samples=240, n_features=6, random_state=0)
-    kw = dict(
-        hidden_layer_sizes=(12, 6), dropout=[0.3, 0.2], weight_decay=0.5, batch_size=48, max_iter=4,
-        dropout_schedule="flat_cos", weight_decay_schedule="flat_cos", random_state=0,
-    )  # fmt: skip
-    fits = []
-    for n in (1, 3):
-        with _parallel.num_threads(n):
-            fits.append(BackpropRegressor(**kw).fit(X.astype(dtype), y))
-    for a, b in zip(fits[0].coefs_ + fits[0].intercepts_, fits[1].coefs_ + fits[1].intercepts_):
-        np.testing.assert_array_equal(a, b)
-    # unblocked: each block of a batch took that batch's rates, so the same weights to rounding
-    monkeypatch.setattr(_parallel, "MIN_BLOCK_FLOPS", np.inf)
-    serial = BackpropRegressor(**kw).fit(X.astype(dtype), y)
-    rtol = 1e-9 if dtype == np.float64 else 1e-4
-    for a, b in zip(fits[0].coefs_, serial.coefs_):
-        np.testing.assert_allclose(a, b, rtol=rtol, atol=rtol)
 
 
 # -- defaults, the history, the run ---------------------------------------------------------------
