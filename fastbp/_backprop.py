@@ -273,8 +273,9 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     its fields: ``(sgd_kernel, lr, alpha, momentum, nesterov, beta_1,
     beta_2, epsilon, state_1, state_2, t, lo, hi, drop_kernel, drop_rates,
     drop_key, schedule_kernel, step_0, n_steps, warmup_steps,
-    weight_decay, clip_kernel, max_grad_norm)``, each ``*_kernel`` the
-    address of an option's kernel or 0. ``sgd_kernel`` 0 means Adam.
+    weight_decay, clip_kernel, max_grad_norm, drop_schedule_kernel,
+    decay_schedule_kernel)``, each ``*_kernel`` the address of an option's
+    kernel or 0. ``sgd_kernel`` 0 means Adam.
 
     - ``EPOCH``: train on ``rows`` in batches of ``batch_size``; returns
       ``(loss_sum, t)``, ``loss_sum`` being the sum over batches of the
@@ -317,7 +318,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     xbuf, acts, deltas, block_start, grad, derivs = work
     sgd_kernel, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
     drop_kernel, drop_rates, drop_key, schedule_kernel, step_0, n_steps, warmup_steps = optimizer[13:20]
-    weight_decay, clip_kernel, max_grad_norm = optimizer[20:]
+    weight_decay, clip_kernel, max_grad_norm, drop_schedule_kernel, decay_schedule_kernel = optimizer[20:]
     n_layers = units.shape[0] - 1  # number of weight matrices
     dropout = drop_kernel != 0 and (task == EPOCH or task == BLOCK)
     n_hidden_units = 0
@@ -344,6 +345,10 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
             for r in range(nb):
                 sw_sum += sw[rows[start + r]]
         else:
+            # this step's multiple of the dropout rates (both passes use it)
+            drop_factor = 1.0
+            if dropout and drop_schedule_kernel:
+                drop_factor = call_at(drop_schedule_kernel, (step_0 + start // batch_size, n_steps, 0))
             # forward pass of rows[start:start + nb]: every layer's activations
             xb = view(xbuf, 0, (0 if csr_kernel else nb, units[0]))
             first_unit = 0  # of layer k among the hidden units (dropout's counter)
@@ -362,8 +367,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                     # f'(z), where the activation keeps it, only when training
                     kept = view(derivs, block_start[k], (0 if task == PREDICT else nb, units[k]))
                     add_bias_activate_inplace(Z, bias, hidden_codes[k - 1], kept, hidden_kernels[k - 1])
-                    if dropout and drop_rates[k - 1] > 0:
-                        rate = drop_rates[k - 1]
+                    if dropout and drop_rates[k - 1] * drop_factor > 0:
+                        rate = drop_rates[k - 1] * drop_factor
                         call_at(drop_kernel, (Z, rows, start, drop_key, first_unit, n_hidden_units, rate, no_deltas))
                     first_unit += units[k]
                 else:
@@ -399,8 +404,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                     W = view(params, coef_start[k - 1], (units[k - 1], units[k]))
                     matmul_into(D, False, W, True, D_below)
                     first_unit -= units[k - 1]  # now layer k-1's
-                    if dropout and drop_rates[k - 2] > 0:
-                        rate = drop_rates[k - 2]
+                    if dropout and drop_rates[k - 2] * drop_factor > 0:
+                        rate = drop_rates[k - 2] * drop_factor
                         call_at(drop_kernel, (A_below, rows, start, drop_key, first_unit, n_hidden_units, rate, D_below))
                     kept = view(derivs, block_start[k - 1], (nb, units[k - 1]))
                     activation_derivative_inplace(A_below, D_below, hidden_codes[k - 2], kept, hidden_kernels[k - 2])
@@ -418,7 +423,10 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
         lr_step = lr
         if schedule_kernel:
             lr_step *= call_at(schedule_kernel, (step_0 + start // batch_size, n_steps, warmup_steps))
-        decay = 1.0 - lr_step * weight_decay
+        wd_step = weight_decay
+        if decay_schedule_kernel:
+            wd_step *= call_at(decay_schedule_kernel, (step_0 + start // batch_size, n_steps, 0))
+        decay = 1.0 - lr_step * wd_step
         divisor = sw_sum
         if clip_kernel:
             divisor = call_at(clip_kernel, (params, g, n_coef, alpha, sw_sum, max_grad_norm))
@@ -444,6 +452,11 @@ NO_DROPOUT = np.empty(0)  # the ``drop_rates`` of a fit without dropout
 
 # positions in the ``optimizer`` tuple of the fields that change within an epoch
 T, LO, HI, STEP_0 = 10, 11, 12, 17
+MAX_GRAD_NORM = 22  # (the blocked epochs read it)
+
+
+def _schedule_address(schedule, dtype):
+    return SCHEDULE_KERNELS[schedule].address(dtype) if schedule != PER_EPOCH else 0
 
 
 def optimizer_tuple(
@@ -468,6 +481,8 @@ def optimizer_tuple(
     step_0=0,
     n_steps=0,
     warmup_steps=0,
+    drop_schedule=PER_EPOCH,
+    decay_schedule=PER_EPOCH,
     weight_decay=0.0,
     max_grad_norm=0.0,
 ):
@@ -482,7 +497,10 @@ def optimizer_tuple(
     the epoch is step ``step_0 + b`` of a run of ``n_steps``, whose step
     size is ``lr`` times the ``schedule``'s factor there (see
     :func:`fastbp._optimizers.schedule_factor`); ``weight_decay`` is the
-    decoupled decay, ``max_grad_norm`` the clipping norm (0: off; a
+    decoupled decay. ``drop_schedule`` and ``decay_schedule`` (``PER_EPOCH``:
+    constant, or ``FLAT_COS``) scale the dropout rates and the weight decay
+    of each step by their schedule's factor there. ``max_grad_norm`` is the
+    clipping norm (0: off; a
     clipped ``STEP`` must step every parameter, since the norm is global).
     Every option's kernel is compiled, or loaded, here on its first use.
     """
@@ -504,13 +522,15 @@ def optimizer_tuple(
         dropout_inplace.address(dtype) if drop_rates.size else 0,
         drop_rates,
         np.uint64(drop_key),
-        SCHEDULE_KERNELS[schedule].address(dtype) if schedule != PER_EPOCH else 0,
+        _schedule_address(schedule, dtype),
         int(step_0),
         int(n_steps),
         int(warmup_steps),
         float(weight_decay),
         clipped_divisor.address(dtype) if max_grad_norm else 0,
         float(max_grad_norm),
+        _schedule_address(drop_schedule, dtype),
+        _schedule_address(decay_schedule, dtype),
     )
 
 

@@ -32,6 +32,7 @@ except ImportError:
 from . import _backprop
 from ._driver import (
     LBFGS_CHUNK,
+    REGULARISER_SCHEDULES,
     STEP_SCHEDULES,
     Callbacks,
     OptimizerState,
@@ -219,6 +220,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "warmup_fraction": [Interval(Real, 0, 1, closed="left")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "dropout_schedule": [StrOptions(set(REGULARISER_SCHEDULES))],
+        "weight_decay_schedule": [StrOptions(set(REGULARISER_SCHEDULES))],
     }
 
     @abstractmethod
@@ -253,6 +256,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         warmup_fraction,
         weight_decay,
         max_grad_norm,
+        dropout_schedule,
+        weight_decay_schedule,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -283,6 +288,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         self.warmup_fraction = warmup_fraction
         self.weight_decay = weight_decay
         self.max_grad_norm = max_grad_norm
+        self.dropout_schedule = dropout_schedule
+        self.weight_decay_schedule = weight_decay_schedule
 
     def _dropout_rates(self, n_hidden=None):
         """One dropout rate per hidden layer as a float64 array; empty without dropout."""
@@ -541,6 +548,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 ("learning_rate", self.learning_rate in STEP_SCHEDULES),
                 ("weight_decay", self.weight_decay != 0),
                 ("max_grad_norm", self.max_grad_norm is not None),
+                ("dropout_schedule", self.dropout_schedule != "constant"),
+                ("weight_decay_schedule", self.weight_decay_schedule != "constant"),
             ):
                 if is_set:
                     raise ValueError(
@@ -693,7 +702,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         a ``partial_fit`` of the returned model starts it afresh. Training
         options scikit-learn's MLP lacks (``class_weight``,
         ``label_smoothing``, ``early_stopping_metric``, ``dropout``,
-        ``weight_decay``, ``max_grad_norm``, ``warmup_fraction``, the
+        ``weight_decay``, ``max_grad_norm``, ``warmup_fraction``,
+        ``dropout_schedule``, ``weight_decay_schedule``, the
         ``learning_rate`` schedules 'cosine', 'warmup_cosine' and 'coslog4',
         which the returned model replaces by 'constant', and the regressor's
         losses 'absolute_error', 'huber' and 'quantile', whose models are

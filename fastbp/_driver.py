@@ -24,7 +24,7 @@ from sklearn.model_selection import train_test_split
 
 from . import _backprop, _parallel, _threads
 from ._network import as_kernel_data, writable
-from ._optimizers import ADAM, COSINE, COSLOG4, PER_EPOCH, SGD, schedule_factor
+from ._optimizers import ADAM, COSINE, COSLOG4, FLAT_COS, PER_EPOCH, SGD, schedule_factor
 from ._regularisers import epoch_key
 
 LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
@@ -32,11 +32,22 @@ LBFGS_CHUNK = 1024  # rows per chunk of the full-batch L-BFGS gradient
 # fastbp's learning-rate schedules, evaluated at every step of a run of
 # max_iter epochs (scikit-learn's three are set between epochs, PER_EPOCH)
 STEP_SCHEDULES = {"cosine": COSINE, "warmup_cosine": COSINE, "coslog4": COSLOG4}
+# the schedules of the dropout rates and the weight decay, over the same run
+REGULARISER_SCHEDULES = {"constant": PER_EPOCH, "flat_cos": FLAT_COS}
 # the schedule as plain Python, for the step sizes the history records
 _schedule_factor = getattr(schedule_factor, "py_func", schedule_factor)
 
 # the columns of ``history_``, one entry per epoch (L-BFGS: per iteration)
-HISTORY_KEYS = ("epoch", "loss", "validation_loss", "validation_score", "learning_rate", "seconds")
+HISTORY_KEYS = (
+    "epoch",
+    "loss",
+    "validation_loss",
+    "validation_score",
+    "learning_rate",
+    "dropout",
+    "weight_decay",
+    "seconds",
+)
 
 
 def new_history():
@@ -181,6 +192,13 @@ class StochasticTraining:
                 "spans the max_iter epochs of one fit, and partial_fit calls have no known number. "
                 "Use fit, or a schedule of scikit-learn's ('constant', 'invscaling', 'adaptive')."
             )
+        for name in ("dropout_schedule", "weight_decay_schedule"):
+            if incremental and getattr(est, name) != "constant":
+                raise ValueError(
+                    f"partial_fit does not support {name}={getattr(est, name)!r}: the schedule spans "
+                    "the max_iter epochs of one fit, and partial_fit calls have no known number. "
+                    "Use fit, or 'constant'."
+                )
         self.est = est
         self.callbacks = callbacks
         self.incremental = incremental
@@ -204,6 +222,10 @@ class StochasticTraining:
             self.val_work = network.workspace(min(LBFGS_CHUNK, len(val)), self.val_data[4])
             self.val_grad = np.empty(network.n_params, dtype=network.dtype)
         self.drop_rates = est._dropout_rates()
+        # what history_ records: one rate, or one per hidden layer, as given
+        self.drop_given = np.asarray(est.dropout, dtype=np.float64)
+        self.drop_schedule = REGULARISER_SCHEDULES[est.dropout_schedule]
+        self.decay_schedule = REGULARISER_SCHEDULES[est.weight_decay_schedule]
         # dropout's seed: drawn only when it is on, after scikit-learn's draws
         self.drop_seed = est._random_state.randint(2**31 - 1) if self.drop_rates.size else 0
         self.n_samples = X.shape[0] if self.train is None else self.train.shape[0]
@@ -298,22 +320,25 @@ class StochasticTraining:
                     step_0=step_0,
                     n_steps=self.n_steps,
                     warmup_steps=self.warmup_steps,
+                    drop_schedule=self.drop_schedule,
+                    decay_schedule=self.decay_schedule,
                     weight_decay=est.weight_decay,
                     max_grad_norm=0.0 if est.max_grad_norm is None else est.max_grad_norm,
                 )
                 rows = sample_idx if self.train is None else self.train[sample_idx]
                 last_finite[...] = network.params
                 self.epoch_start = time.perf_counter()
-                # (a per-step schedule: the step size of the epoch's first step)
+                # (a per-step schedule: the values of the epoch's first step)
                 learning_rate = opt.learning_rate * _schedule_factor(
                     self.schedule, step_0, self.n_steps, self.warmup_steps
                 )
+                settings = self._regularisers_at(step_0, learning_rate)
                 _threads.hold_one_thread()
                 loss_sum, opt.t = run_epoch(net, self.data, self.work, optimizer, rows, self.batch_size)
                 diverged = not (np.isfinite(loss_sum) and np.isfinite(network.params).all())
                 if diverged and not est.early_stopping:
                     self._diverged(last_finite, est.n_iter_ + 1)
-                stop = self._end_epoch(loss_sum, diverged, learning_rate)
+                stop = self._end_epoch(loss_sum, diverged, settings)
                 if self.callbacks.end_epoch() or stop:  # (a callback's request: weights are finite here)
                     break
         except KeyboardInterrupt:
@@ -324,8 +349,18 @@ class StochasticTraining:
         if est.early_stopping:
             network.params[...] = est._best_params
 
-    def _end_epoch(self, loss_sum, diverged, learning_rate):
-        """Record the epoch, update schedules and stopping rules; True to stop."""
+    def _regularisers_at(self, step, learning_rate):
+        """The history's step size, dropout rate(s) and weight decay of ``step`` of the run."""
+        drop = self.drop_given * _schedule_factor(self.drop_schedule, step, self.n_steps, 0)
+        decay = self.est.weight_decay * _schedule_factor(self.decay_schedule, step, self.n_steps, 0)
+        return {
+            "learning_rate": learning_rate,
+            "dropout": tuple(drop.tolist()) if drop.ndim else float(drop),
+            "weight_decay": float(decay),
+        }
+
+    def _end_epoch(self, loss_sum, diverged, settings):
+        """Record the epoch, its ``settings`` (:meth:`_regularisers_at`); update stopping rules; True to stop."""
         est, opt = self.est, self.est._optimizer
         est.n_iter_ += 1
         est.loss_ = loss_sum / self.n_samples
@@ -341,7 +376,7 @@ class StochasticTraining:
             loss=est.loss_,
             validation_loss=est.validation_loss_curve_[-1] if est.early_stopping else np.nan,
             validation_score=est.validation_scores_[-1] if est.early_stopping else np.nan,
-            learning_rate=learning_rate,
+            **settings,
             seconds=time.perf_counter() - self.epoch_start,
         )
         if est.early_stopping:

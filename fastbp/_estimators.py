@@ -149,6 +149,26 @@ _PARAMETERS_DOC = """
         when that is below 1 (PyTorch's ``clip_grad_norm_``). None: no
         clipping. Stochastic solvers only. scikit-learn's MLP has no such
         parameter.
+    dropout_schedule : {'constant', 'flat_cos'}, default='constant'
+        How the ``dropout`` rates change over the run (the ``n`` steps of
+        ``learning_rate``'s per-step schedules; ``partial_fit`` refuses
+        'flat_cos'). 'constant': the rates as given at every step.
+        'flat_cos': RealMLP's schedule (Holzmüller et al., NeurIPS 2024;
+        ``p_drop_sched='flat_cos'`` in pytabkit's RealMLP-TD defaults), the
+        rates times ``f(p)`` at step ``k``, ``p = k / n``, with ``f(p) = 1``
+        over the first half of the run and ``0.5 * (1 - cos(2 pi p))`` over
+        the second, falling to zero at its end. Evaluated at every step, as
+        RealMLP does; ``history_['dropout']`` records each epoch's first
+        step. Stochastic solvers only. scikit-learn's MLP has no such
+        parameter.
+    weight_decay_schedule : {'constant', 'flat_cos'}, default='constant'
+        How ``weight_decay`` changes over the run, as ``dropout_schedule``
+        for the dropout rates: 'flat_cos' multiplies the decay of step
+        ``k`` by ``f(k / n)`` (RealMLP-TD's ``wd_sched='flat_cos'``), so the
+        step's decay factor is ``1 - lr * weight_decay * f(k / n)``, ``lr``
+        the step's scheduled step size. ``history_['weight_decay']``
+        records each epoch's first step. Stochastic solvers only.
+        scikit-learn's MLP has no such parameter.
 """
 
 _ATTRIBUTES_DOC = """
@@ -174,7 +194,11 @@ _ATTRIBUTES_DOC = """
         ``fit`` starts anew), 'loss' (as ``loss_curve_``), 'validation_loss'
         and 'validation_score' (with early stopping, else NaN), 'learning_rate'
         (the step size the epoch used, its first step's with the per-step
-        schedules; NaN with 'lbfgs') and 'seconds' (wall time of the epoch).
+        schedules; NaN with 'lbfgs'), 'dropout' and 'weight_decay' (the
+        dropout rate, a tuple of one per hidden layer when ``dropout`` is a
+        list, and the weight decay of the epoch's first step, as
+        ``dropout_schedule`` and ``weight_decay_schedule`` set them; NaN
+        with 'lbfgs') and 'seconds' (wall time of the epoch).
     best_validation_score_ : float or None
         Best validation score, with early stopping.
     t_ : int
@@ -289,6 +313,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         warmup_fraction=0.1,
         weight_decay=0.0,
         max_grad_norm=None,
+        dropout_schedule="constant",
+        weight_decay_schedule="constant",
         class_weight=None,
         label_smoothing=0.0,
     ):
@@ -324,6 +350,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             warmup_fraction=warmup_fraction,
             weight_decay=weight_decay,
             max_grad_norm=max_grad_norm,
+            dropout_schedule=dropout_schedule,
+            weight_decay_schedule=weight_decay_schedule,
         )
 
     _sklearn_class = MLPClassifier
@@ -655,6 +683,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         warmup_fraction=0.1,
         weight_decay=0.0,
         max_grad_norm=None,
+        dropout_schedule="constant",
+        weight_decay_schedule="constant",
         delta=1.0,
         quantile=0.5,
     ):
@@ -690,6 +720,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             warmup_fraction=warmup_fraction,
             weight_decay=weight_decay,
             max_grad_norm=max_grad_norm,
+            dropout_schedule=dropout_schedule,
+            weight_decay_schedule=weight_decay_schedule,
         )
 
     def _validate_input(self, X, y, incremental, reset):

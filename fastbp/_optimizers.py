@@ -23,7 +23,8 @@ momentum) -> ``add_decayed_weights`` (coefficients only) -> times ``-lr``.
   the step's scheduled step size before Adam's bias correction. Off, the
   factor is exactly 1.0 and the step is the one it was without it.
 - The step size of each step comes from :func:`schedule_factor`, which the
-  epoch evaluates at every step of the run.
+  epoch evaluates at every step of the run; so do the dropout rates and the
+  weight decay under a ``FLAT_COS`` schedule (RealMLP's 'flat_cos').
 
 SGD's step, the schedules and clipping are :class:`fastbp._jit.LazyKernel`
 kernels, compiled on first use: a default fit (Adam at a constant step
@@ -45,8 +46,9 @@ from ._jit import inline_kernel, lazy_kernel
 SGD, ADAM = 0, 1
 
 # learning-rate schedules evaluated at every step inside the epoch; PER_EPOCH
-# is scikit-learn's three, whose step size the driver sets between epochs
-PER_EPOCH, COSINE, COSLOG4 = 0, 1, 2
+# is scikit-learn's three, whose step size the driver sets between epochs;
+# FLAT_COS schedules the dropout rates and the weight decay
+PER_EPOCH, COSINE, COSLOG4, FLAT_COS = 0, 1, 2, 3
 CLIP_EPSILON = 1e-6  # added to the gradient norm, as PyTorch's clip_grad_norm_
 
 
@@ -64,7 +66,14 @@ def schedule_factor(schedule, step, n_steps, warmup_steps):
     NeurIPS 2024; ``CoslogFunc(4)`` in pytabkit's
     ``models/training/scheduling.py``), ``0.5 * (1 - cos(2 pi log2(1 + 15
     p)))`` with ``p = step / n_steps``: four cycles from 0 up to 1 and back,
-    each twice as long as the one before. The caller keeps ``warmup_steps <
+    each twice as long as the one before. ``FLAT_COS``: RealMLP's schedule
+    of its dropout rate and weight decay (``'flat_cos'`` in pytabkit's
+    ``get_schedule``, same module: a constant 1 over the first half, then
+    a cosine from 1 down to 0), 1 for ``p < 1/2`` and ``0.5 * (1 - cos(2
+    pi p))`` from there, with ``p = step / n_steps``. pytabkit evaluates
+    its schedules before every batch at ``t`` = the training samples seen
+    so far over ``max_epochs`` times the epoch's samples, which is ``p``
+    when the batches are equal. The caller keeps ``warmup_steps <
     n_steps``.
     """
     if schedule == PER_EPOCH:
@@ -72,6 +81,8 @@ def schedule_factor(schedule, step, n_steps, warmup_steps):
     if step < warmup_steps:
         return step / warmup_steps
     progress = (step - warmup_steps) / (n_steps - warmup_steps)
+    if schedule == FLAT_COS:
+        return 1.0 if progress < 0.5 else 0.5 * (1.0 - math.cos(2.0 * math.pi * progress))
     if schedule == COSLOG4:
         return 0.5 * (1.0 - math.cos(2.0 * math.pi * math.log2(1.0 + 15.0 * progress)))
     return 0.5 * (1.0 + math.cos(math.pi * progress))
@@ -93,7 +104,13 @@ def coslog4_factor(step, n_steps, warmup_steps):
     return schedule_factor(COSLOG4, step, n_steps, warmup_steps)
 
 
-SCHEDULE_KERNELS = {COSINE: cosine_factor, COSLOG4: coslog4_factor}
+@lazy_kernel("flat_cos schedule", _int_args)
+def flat_cos_factor(step, n_steps, warmup_steps):
+    """:func:`schedule_factor` of ``FLAT_COS``, called by address."""
+    return schedule_factor(FLAT_COS, step, n_steps, warmup_steps)
+
+
+SCHEDULE_KERNELS = {COSINE: cosine_factor, COSLOG4: coslog4_factor, FLAT_COS: flat_cos_factor}
 
 
 def _vector(dtype):

@@ -224,7 +224,7 @@ class BlockedEpochs:
         run = _backprop._run  # (compiles, with its notice, on a first call)
         params, sw = net[0], data[6]
         t, step_0 = optimizer[_backprop.T], optimizer[_backprop.STEP_0]
-        alpha, max_grad_norm = optimizer[2], optimizer[-1]
+        alpha, max_grad_norm = optimizer[2], optimizer[_backprop.MAX_GRAD_NORM]
         # clipping scales by the norm of the whole gradient: one slice, all of it
         slices = [(0, self.n_params)] if max_grad_norm > 0 else self.slices
         # (not a BLAS dot, whose summation order could follow NumPy's thread count)
@@ -237,10 +237,12 @@ class BlockedEpochs:
             n_blk = -(-nb // br)
 
             _threads.hold_one_thread()
+            # the blocks' forward passes are step step_0 + b (a dropout schedule's)
+            at_step = optimizer[: _backprop.STEP_0] + (step_0 + b,) + optimizer[_backprop.STEP_0 + 1 :]
 
             def block(j):
                 part = batch[j * br : (j + 1) * br]
-                return run(_backprop.BLOCK, net, data, self.works[j], optimizer, part, br, self._empty)[0]
+                return run(_backprop.BLOCK, net, data, self.works[j], at_step, part, br, self._empty)[0]
 
             losses = self._in_threads(block, n_blk)
             sw_sum = float(sw[batch].sum(dtype=np.float64))

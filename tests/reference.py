@@ -377,7 +377,9 @@ def schedule(name, step, n_steps, warmup_steps=0):
     The closed forms, with ``p = step / n_steps``: 'cosine' ``(1 + cos(pi
     p)) / 2``; 'warmup_cosine' ``step / warmup_steps`` during the warmup,
     then the cosine over the remaining steps; 'coslog4' RealMLP's ``(1 -
-    cos(2 pi log2(1 + 15 p))) / 2``.
+    cos(2 pi log2(1 + 15 p))) / 2``; 'flat_cos' RealMLP's schedule of its
+    dropout and weight decay, 1 for ``p < 1/2``, then ``(1 + cos(pi (2 p -
+    1))) / 2`` (a half cosine from 1 to 0 over the second half).
     """
     p = step / n_steps
     if name == "cosine":
@@ -388,6 +390,8 @@ def schedule(name, step, n_steps, warmup_steps=0):
         return schedule("cosine", step - warmup_steps, n_steps - warmup_steps)
     if name == "coslog4":
         return (1 - np.cos(2 * np.pi * np.log2(1 + 15 * p))) / 2
+    if name == "flat_cos":
+        return 1.0 if p < 0.5 else (1 + np.cos(np.pi * (2 * p - 1))) / 2
     raise ValueError(name)
 
 

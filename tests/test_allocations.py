@@ -12,7 +12,7 @@ from scipy import sparse
 from fastbp._backprop import BLOCK, EPOCH, STEP, optimizer_tuple, run
 from fastbp._losses import loss_parameters
 from fastbp._network import Network, as_kernel_data
-from fastbp._optimizers import ADAM, COSINE, COSLOG4, SGD
+from fastbp._optimizers import ADAM, COSINE, COSLOG4, FLAT_COS, SGD
 
 # the step's options (schedules, weight decay, clipping): off by default
 DEFAULTS = {}
@@ -119,6 +119,8 @@ OPTIONS = {
     "weight_decay": dict(weight_decay=0.1),
     "clipping": dict(max_grad_norm=1e-3),
     "all": dict(schedule=COSINE, step_0=7, n_steps=100, warmup_steps=20, weight_decay=0.1, max_grad_norm=1e-3),
+    # the dropout rates and the weight decay scheduled (in the cosine half)
+    "flat_cos": dict(drop_schedule=FLAT_COS, decay_schedule=FLAT_COS, step_0=60, n_steps=100, weight_decay=0.1),
 }
 
 

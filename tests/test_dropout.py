@@ -52,6 +52,33 @@ def reference_masked_loss_grad(coefs, intercepts, X, Y, sw, activation, out_acti
     return loss, ref.pack(g_coefs, g_intercepts)
 
 
+def record_seed_and_start(monkeypatch):
+    """A dict that the next fit fills with its dropout seed and its initial parameters (float64)."""
+    seen = {}
+    original_train, original_key = _driver.StochasticTraining._train, _driver.epoch_key
+
+    def train(self, run_epoch):
+        seen.setdefault("start", self.network.params.astype(np.float64))
+        return original_train(self, run_epoch)
+
+    def key(seed, epoch):
+        seen.setdefault("seed", seed)
+        return original_key(seed, epoch)
+
+    monkeypatch.setattr(_driver.StochasticTraining, "_train", train)
+    monkeypatch.setattr(_driver, "epoch_key", key)
+    return seen
+
+
+def block_every_batch(monkeypatch):
+    """Cut even small batches into blocks of 8 rows, on up to 3 threads."""
+    monkeypatch.setattr(_parallel, "MIN_BLOCK_ROWS", 8)
+    monkeypatch.setattr(_parallel, "MIN_BLOCK_FLOPS", 1.0)
+    monkeypatch.setattr(_parallel, "_cores", lambda: 3)
+    monkeypatch.setattr(_parallel, "_pool", None)
+    monkeypatch.setattr(_parallel._threads, "outer_blas_threads", lambda: 3)
+
+
 def _block_with_dropout(network, data, rows, rates, key):
     """The kernel's BLOCK task with dropout: ``(raw loss, raw gradient)``."""
     empty = np.empty(0, dtype=network.dtype)
@@ -136,19 +163,7 @@ def test_an_epoch_trains_on_the_masked_gradient(solver, monkeypatch):
     rates, units = [0.2, 0.4], [4, 7, 5, 1]
     kw = dict(hidden_layer_sizes=(7, 5), batch_size=20, max_iter=1, random_state=3, shuffle=False, solver=solver)
     kw.update(learning_rate_init=1e-2, alpha=1e-3)
-    seen = {}
-    original_train, original_key = _driver.StochasticTraining._train, _driver.epoch_key
-
-    def train(self, run_epoch):
-        seen.setdefault("start", self.network.params.astype(np.float64))
-        return original_train(self, run_epoch)
-
-    def key(seed, epoch):
-        seen.setdefault("seed", seed)
-        return original_key(seed, epoch)
-
-    monkeypatch.setattr(_driver.StochasticTraining, "_train", train)
-    monkeypatch.setattr(_driver, "epoch_key", key)
+    seen = record_seed_and_start(monkeypatch)
     model = BackpropRegressor(**kw, dropout=rates).fit(X, y)
     # without a shuffle or an early-stopping split, the seed is the first draw after the weights
     no_dropout = BackpropRegressor(**kw).fit(X, y)
@@ -191,15 +206,17 @@ def test_prediction_uses_the_whole_network():
     np.testing.assert_allclose(model.predict_proba(X)[:, 1], want, rtol=1e-12)
 
 
+# the run's second half scheduled: each block of a batch must take that batch's rates
+FLAT_COS = {"weight_decay": 0.5, "dropout_schedule": "flat_cos", "weight_decay_schedule": "flat_cos"}
+
+
+@pytest.mark.parametrize("schedules", [{}, FLAT_COS], ids=["constant", "flat_cos"])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
-def test_masks_do_not_depend_on_blocks_or_threads(dtype, monkeypatch):
-    monkeypatch.setattr(_parallel, "MIN_BLOCK_ROWS", 8)
-    monkeypatch.setattr(_parallel, "MIN_BLOCK_FLOPS", 1.0)
-    monkeypatch.setattr(_parallel, "_cores", lambda: 3)
-    monkeypatch.setattr(_parallel, "_pool", None)
-    monkeypatch.setattr(_parallel._threads, "outer_blas_threads", lambda: 3)
+def test_masks_do_not_depend_on_blocks_or_threads(dtype, schedules, monkeypatch):
+    block_every_batch(monkeypatch)
     X, y = make_regression(n_samples=240, n_features=6, random_state=0)
     kw = dict(hidden_layer_sizes=(12, 6), dropout=[0.3, 0.2], batch_size=48, max_iter=4, random_state=0)
+    kw.update(schedules)
     fits = []
     for n in (1, 3):
         with _parallel.num_threads(n):

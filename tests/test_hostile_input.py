@@ -524,6 +524,31 @@ TABLE += _expand(
     "partial_fit does not support learning_rate='coslog4'",
     params={"learning_rate": "coslog4", "weight_decay": 0.1, "max_grad_norm": 1.0},
 )
+# -- the dropout and weight-decay schedules ------------------------------------
+for _param in ("dropout_schedule", "weight_decay_schedule"):
+    for _value, _name in [("cosine", "lr-schedule"), ("FLAT_COS", "upper-case"), (1, "int"), (None, "none")]:
+        TABLE += _expand(
+            f"{_param}-{_name}",
+            BOTH,
+            TRAIN,
+            f"The '{_param}' parameter of Backprop(Classifier|Regressor) must be",
+            params={_param: _value},
+        )
+    for _solver in ("sgd", "adam"):
+        TABLE += _expand(
+            f"{_param}=flat_cos-{_solver}-partial_fit",
+            BOTH,
+            (PARTIAL_FIT,),
+            f"partial_fit does not support {_param}='flat_cos'",
+            params={_param: "flat_cos", "solver": _solver, "dropout": 0.1, "weight_decay": 0.1},
+        )
+    TABLE += _expand(
+        f"{_param}=flat_cos-lbfgs",
+        BOTH,
+        (FIT,),
+        rf"{_param}='flat_cos' applies to the stochastic solvers \('sgd', 'adam'\) only, not to solver='lbfgs'",
+        params={_param: "flat_cos", "solver": "lbfgs"},
+    )
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN labels
@@ -567,6 +592,8 @@ INVALID_PARAMETERS = {
     "warmup_fraction": 1.0,
     "weight_decay": -1,
     "max_grad_norm": 0,
+    "dropout_schedule": "cosine",
+    "weight_decay_schedule": "flat",
     "delta": 0.0,  # regressor only
     "quantile": 1.5,  # regressor only
 }

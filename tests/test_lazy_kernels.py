@@ -50,6 +50,7 @@ OPTIONS = {
     "cosine": ({"learning_rate": "cosine"}, ["cosine schedule"]),
     "coslog4": ({"learning_rate": "coslog4"}, ["coslog4 schedule"]),
     "clipping": ({"max_grad_norm": 1.0}, ["gradient clipping"]),
+    "flat_cos": ({"weight_decay": 0.1, "weight_decay_schedule": "flat_cos"}, ["flat_cos schedule"]),
     "huber": ({"loss": "huber"}, ["robust losses"]),
     "sparse": ({"sparse": True}, ["sparse input"]),
 }
