@@ -13,6 +13,8 @@ What is translated as it is, per RealMLP-TD:
 
 - three hidden layers of 256 units, selu (classification) or mish
   (regression); dropout 0.15; label smoothing 0.1 (classification);
+- dropout and weight decay scheduled by 'flat_cos' (constant for the first
+  half of the run, then a cosine down to 0);
 - Adam with ``beta_2 = 0.95``, the coslog4 learning-rate schedule, 256
   epochs in batches of 256, decoupled weight decay;
 - numeric columns: robust scaling and smooth clipping
@@ -38,8 +40,6 @@ Where this departs from RealMLP-TD, and why:
   step with its own ``lr`` (0.04 or 0.2) and ``wd = 0.02``; fastbp decays by
   ``learning_rate_init * weight_decay``, so ``weight_decay`` is 0.02 times
   16: 0.32 (the same per-step decay, 8e-4 or 4e-3 at the schedule's peak).
-- **Dropout and weight decay are constant**, where RealMLP-TD schedules
-  them ('flat_cos').
 - **Not built yet:** RealMLP's periodic numeric embeddings (PBLD), its
   learnable per-feature scaling layer and its parametric activations.
 - **Categorical columns of more than 9 categories are one-hot too**
@@ -136,7 +136,9 @@ class _TabularBase(BaseEstimator):
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "beta_2": [Interval(Real, 0, 1, closed="left")],
         "dropout": [Interval(Real, 0, 1, closed="left"), list, tuple],
+        "dropout_schedule": [StrOptions({"constant", "flat_cos"})],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "weight_decay_schedule": [StrOptions({"constant", "flat_cos"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), Options(Real, {np.inf})],
@@ -157,7 +159,9 @@ class _TabularBase(BaseEstimator):
             batch_size=self.batch_size,
             beta_2=self.beta_2,
             dropout=self.dropout,
+            dropout_schedule=self.dropout_schedule,
             weight_decay=self.weight_decay,
+            weight_decay_schedule=self.weight_decay_schedule,
             early_stopping=self.early_stopping,
             validation_fraction=self.validation_fraction,
             n_iter_no_change=self.n_iter_no_change,
@@ -279,9 +283,15 @@ _SHARED_PARAMETERS = """
         Decay rate of Adam's second moment.
     dropout : float in [0, 1) or list of float, default=0.15
         Dropout rate of each hidden layer while training.
+    dropout_schedule : {'flat_cos', 'constant'}, default='flat_cos'
+        The dropout rate over the run: 'flat_cos' keeps it for the first
+        half, then lowers it along a cosine to 0
+        (:class:`~fastbp.BackpropClassifier`'s ``dropout_schedule``).
     weight_decay : float >= 0, default=0.32
         Decoupled weight decay: each step multiplies the weights by ``1 -
         lr * weight_decay`` (``lr`` the scheduled step size).
+    weight_decay_schedule : {'flat_cos', 'constant'}, default='flat_cos'
+        The weight decay over the run, as ``dropout_schedule``.
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows and keep the weights of
         the epoch with the best validation score.
@@ -376,7 +386,9 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         batch_size=256,
         beta_2=0.95,
         dropout=0.15,
+        dropout_schedule="flat_cos",
         weight_decay=0.32,
+        weight_decay_schedule="flat_cos",
         early_stopping=True,
         validation_fraction=0.2,
         n_iter_no_change=np.inf,
@@ -396,7 +408,9 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         self.batch_size = batch_size
         self.beta_2 = beta_2
         self.dropout = dropout
+        self.dropout_schedule = dropout_schedule
         self.weight_decay = weight_decay
+        self.weight_decay_schedule = weight_decay_schedule
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -494,7 +508,9 @@ class TabularRegressor(RegressorMixin, _TabularBase):
         batch_size=256,
         beta_2=0.95,
         dropout=0.15,
+        dropout_schedule="flat_cos",
         weight_decay=0.32,
+        weight_decay_schedule="flat_cos",
         early_stopping=True,
         validation_fraction=0.2,
         n_iter_no_change=np.inf,
@@ -513,7 +529,9 @@ class TabularRegressor(RegressorMixin, _TabularBase):
         self.batch_size = batch_size
         self.beta_2 = beta_2
         self.dropout = dropout
+        self.dropout_schedule = dropout_schedule
         self.weight_decay = weight_decay
+        self.weight_decay_schedule = weight_decay_schedule
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change

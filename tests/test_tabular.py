@@ -76,6 +76,7 @@ def test_network_is_a_backprop_estimator_on_the_preprocessed_columns():
     params = model.estimator_.get_params()
     for name, value in dict(
         activation="selu", beta_2=0.95, learning_rate="coslog4", dropout=0.15, label_smoothing=0.1,
+        dropout_schedule="flat_cos", weight_decay_schedule="flat_cos",
         weight_decay=0.32, early_stopping=True, validation_fraction=0.2, n_iter_no_change=np.inf, alpha=0.0,
         batch_size=256,
     ).items():  # fmt: skip
