@@ -67,6 +67,7 @@ from ._optimizers import (
     SCHEDULE_KERNELS,
     adam_step_inplace,
     clipped_divisor,
+    grouped_adam_step_inplace,
     sgd_step_inplace,
     sum_of_squares,
 )
@@ -274,8 +275,9 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     beta_2, epsilon, state_1, state_2, t, lo, hi, drop_kernel, drop_rates,
     drop_key, schedule_kernel, step_0, n_steps, warmup_steps,
     weight_decay, clip_kernel, max_grad_norm, drop_schedule_kernel,
-    decay_schedule_kernel)``, each ``*_kernel`` the address of an option's
-    kernel or 0. ``sgd_kernel`` 0 means Adam.
+    decay_schedule_kernel, groups_kernel, group_bounds, group_lr,
+    group_eps)``, each ``*_kernel`` the address of an option's kernel or 0.
+    ``sgd_kernel`` 0 means Adam.
 
     - ``EPOCH``: train on ``rows`` in batches of ``batch_size``; returns
       ``(loss_sum, t)``, ``loss_sum`` being the sum over batches of the
@@ -318,7 +320,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     xbuf, acts, deltas, block_start, grad, derivs = work
     sgd_kernel, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
     drop_kernel, drop_rates, drop_key, schedule_kernel, step_0, n_steps, warmup_steps = optimizer[13:20]
-    weight_decay, clip_kernel, max_grad_norm, drop_schedule_kernel, decay_schedule_kernel = optimizer[20:]
+    weight_decay, clip_kernel, max_grad_norm, drop_schedule_kernel, decay_schedule_kernel = optimizer[20:25]
+    groups_kernel, group_bounds, group_lr, group_eps = optimizer[25:]
     n_layers = units.shape[0] - 1  # number of weight matrices
     dropout = drop_kernel != 0 and (task == EPOCH or task == BLOCK)
     n_hidden_units = 0
@@ -434,9 +437,16 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
             t += 1
             # float powers: libm's pow, as Python's float ** int (scikit-learn's)
             lr_t = lr_step * np.sqrt(1.0 - beta_2 ** float(t)) / (1.0 - beta_1 ** float(t))
-            sumsq = adam_step_inplace(
-                params, g, state_1, state_2, lo, n_coef, hi, alpha, divisor, lr_t, decay, beta_1, beta_2, epsilon
-            )
+            if groups_kernel:
+                sumsq = call_at(
+                    groups_kernel,
+                    (params, g, state_1, state_2, lo, n_coef, hi, alpha, divisor, lr_t, decay, beta_1, beta_2,
+                     epsilon, group_bounds, group_lr, group_eps),
+                )  # fmt: skip
+            else:
+                sumsq = adam_step_inplace(
+                    params, g, state_1, state_2, lo, n_coef, hi, alpha, divisor, lr_t, decay, beta_1, beta_2, epsilon
+                )
         else:
             sgd_args = (params, g, state_1, lo, n_coef, hi, alpha, divisor, lr_step, decay, momentum, nesterov)
             sumsq = call_at(sgd_kernel, sgd_args)
@@ -485,6 +495,9 @@ def optimizer_tuple(
     decay_schedule=PER_EPOCH,
     weight_decay=0.0,
     max_grad_norm=0.0,
+    group_bounds=None,
+    group_lr=None,
+    group_eps=None,
 ):
     """The ``optimizer`` tuple of :func:`run`, with the kernels its options need.
 
@@ -502,9 +515,14 @@ def optimizer_tuple(
     of each step by their schedule's factor there. ``max_grad_norm`` is the
     clipping norm (0: off; a
     clipped ``STEP`` must step every parameter, since the norm is global).
-    Every option's kernel is compiled, or loaded, here on its first use.
+    ``group_bounds`` (``n_groups + 1`` offsets into the parameters),
+    ``group_lr`` and ``group_eps`` give Adam's step size and epsilon a
+    factor per group (:func:`fastbp._optimizers.grouped_adam_step_inplace`;
+    None: one group). Every option's kernel is compiled, or loaded, here on
+    its first use.
     """
     drop_rates = np.asarray(drop_rates, dtype=np.float64)
+    grouped = group_lr is not None
     return (
         0 if solver == ADAM else sgd_step_inplace.address(dtype),
         float(lr),
@@ -531,6 +549,10 @@ def optimizer_tuple(
         float(max_grad_norm),
         _schedule_address(drop_schedule, dtype),
         _schedule_address(decay_schedule, dtype),
+        grouped_adam_step_inplace.address(dtype) if grouped else 0,
+        np.asarray(group_bounds if grouped else (), dtype=np.int64),
+        np.asarray(group_lr if grouped else (), dtype=np.float64),
+        np.asarray(group_eps if grouped else (), dtype=np.float64),
     )
 
 

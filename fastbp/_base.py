@@ -222,6 +222,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "dropout_schedule": [StrOptions(set(REGULARISER_SCHEDULES))],
         "weight_decay_schedule": [StrOptions(set(REGULARISER_SCHEDULES))],
+        "learning_rate_scaling": [StrOptions({"fan_in"}), None],
+        "intercept_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
     }
 
     @abstractmethod
@@ -258,6 +260,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         max_grad_norm,
         dropout_schedule,
         weight_decay_schedule,
+        learning_rate_scaling,
+        intercept_learning_rate_factor,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -290,6 +294,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         self.max_grad_norm = max_grad_norm
         self.dropout_schedule = dropout_schedule
         self.weight_decay_schedule = weight_decay_schedule
+        self.learning_rate_scaling = learning_rate_scaling
+        self.intercept_learning_rate_factor = intercept_learning_rate_factor
 
     def _dropout_rates(self, n_hidden=None):
         """One dropout rate per hidden layer as a float64 array; empty without dropout."""
@@ -556,6 +562,15 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                         f"{name}={getattr(self, name)!r} applies to the stochastic solvers "
                         "('sgd', 'adam') only, not to solver='lbfgs'."
                     )
+        for name, is_set in (
+            ("learning_rate_scaling", self.learning_rate_scaling is not None),
+            ("intercept_learning_rate_factor", self.intercept_learning_rate_factor != 1.0),
+        ):
+            if is_set and self.solver != "adam":
+                raise ValueError(
+                    f"{name}={getattr(self, name)!r} applies to solver='adam' only, not to "
+                    f"solver={self.solver!r}."
+                )
         if first_pass:
             _check_fits_in_memory(units, dtype, self.solver, self._batch_rows(X.shape[0]), activation)
             self._initialize(units, dtype)
@@ -703,7 +718,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         options scikit-learn's MLP lacks (``class_weight``,
         ``label_smoothing``, ``early_stopping_metric``, ``dropout``,
         ``weight_decay``, ``max_grad_norm``, ``warmup_fraction``,
-        ``dropout_schedule``, ``weight_decay_schedule``, the
+        ``dropout_schedule``, ``weight_decay_schedule``,
+        ``learning_rate_scaling``, ``intercept_learning_rate_factor``, the
         ``learning_rate`` schedules 'cosine', 'warmup_cosine' and 'coslog4',
         which the returned model replaces by 'constant', and the regressor's
         losses 'absolute_error', 'huber' and 'quantile', whose models are

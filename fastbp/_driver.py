@@ -175,6 +175,24 @@ class OptimizerState:
         return optimizer
 
 
+def _step_groups(est, network):
+    """``optimizer_tuple``'s per-group step sizes: one group per weight matrix and per intercept vector.
+
+    Empty (one group, no factors) unless ``learning_rate_scaling`` or
+    ``intercept_learning_rate_factor`` is set.
+    """
+    if est.learning_rate_scaling is None and est.intercept_learning_rate_factor == 1.0:
+        return {}
+    fan_ins = network.units[:-1].astype(np.float64)
+    scaling = 1.0 / np.sqrt(fan_ins) if est.learning_rate_scaling == "fan_in" else np.ones_like(fan_ins)
+    n_layers = fan_ins.shape[0]
+    return dict(
+        group_bounds=np.concatenate([network.coef_start[:-1], network.bias_start]),
+        group_lr=np.concatenate([scaling, np.full(n_layers, float(est.intercept_learning_rate_factor))]),
+        group_eps=np.concatenate([1.0 / scaling, np.ones(n_layers)]),
+    )
+
+
 class StochasticTraining:
     """One ``fit`` (or ``partial_fit`` epoch) of an 'sgd' or 'adam' estimator.
 
@@ -226,6 +244,7 @@ class StochasticTraining:
         self.drop_given = np.asarray(est.dropout, dtype=np.float64)
         self.drop_schedule = REGULARISER_SCHEDULES[est.dropout_schedule]
         self.decay_schedule = REGULARISER_SCHEDULES[est.weight_decay_schedule]
+        self.step_groups = _step_groups(est, network)
         # dropout's seed: drawn only when it is on, after scikit-learn's draws
         self.drop_seed = est._random_state.randint(2**31 - 1) if self.drop_rates.size else 0
         self.n_samples = X.shape[0] if self.train is None else self.train.shape[0]
@@ -324,6 +343,7 @@ class StochasticTraining:
                     decay_schedule=self.decay_schedule,
                     weight_decay=est.weight_decay,
                     max_grad_norm=0.0 if est.max_grad_norm is None else est.max_grad_norm,
+                    **self.step_groups,
                 )
                 rows = sample_idx if self.train is None else self.train[sample_idx]
                 last_finite[...] = network.params

@@ -169,6 +169,20 @@ _PARAMETERS_DOC = """
         the step's scheduled step size. ``history_['weight_decay']``
         records each epoch's first step. Stochastic solvers only.
         scikit-learn's MLP has no such parameter.
+    learning_rate_scaling : {'fan_in'} or None, default=None
+        'fan_in': Adam's step size for each weight matrix is divided by the
+        square root of its fan-in (the units feeding it), and its epsilon
+        multiplied by it. With Adam this is exactly the training of the NTK
+        parametrisation (each matrix scaled by ``fan_in ** -0.5`` in the
+        forward pass, as RealMLP's ``weight_param='ntk'``), with
+        ``coefs_`` the effective weights; the decoupled weight decay is
+        not scaled (under that parametrisation, the effective weights
+        decay by the base rate). Adam only. scikit-learn's MLP has no such
+        parameter (PyTorch: one parameter group per layer).
+    intercept_learning_rate_factor : float > 0, default=1.0
+        Multiplies Adam's step size for the intercepts (RealMLP-TD's
+        ``bias_lr_factor=0.1``). Adam only. scikit-learn's MLP has no such
+        parameter.
 """
 
 _ATTRIBUTES_DOC = """
@@ -315,6 +329,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         max_grad_norm=None,
         dropout_schedule="constant",
         weight_decay_schedule="constant",
+        learning_rate_scaling=None,
+        intercept_learning_rate_factor=1.0,
         class_weight=None,
         label_smoothing=0.0,
     ):
@@ -352,6 +368,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             max_grad_norm=max_grad_norm,
             dropout_schedule=dropout_schedule,
             weight_decay_schedule=weight_decay_schedule,
+            learning_rate_scaling=learning_rate_scaling,
+            intercept_learning_rate_factor=intercept_learning_rate_factor,
         )
 
     _sklearn_class = MLPClassifier
@@ -685,6 +703,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         max_grad_norm=None,
         dropout_schedule="constant",
         weight_decay_schedule="constant",
+        learning_rate_scaling=None,
+        intercept_learning_rate_factor=1.0,
         delta=1.0,
         quantile=0.5,
     ):
@@ -722,6 +742,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             max_grad_norm=max_grad_norm,
             dropout_schedule=dropout_schedule,
             weight_decay_schedule=weight_decay_schedule,
+            learning_rate_scaling=learning_rate_scaling,
+            intercept_learning_rate_factor=intercept_learning_rate_factor,
         )
 
     def _validate_input(self, X, y, incremental, reset):

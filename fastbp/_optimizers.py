@@ -26,9 +26,14 @@ momentum) -> ``add_decayed_weights`` (coefficients only) -> times ``-lr``.
   epoch evaluates at every step of the run; so do the dropout rates and the
   weight decay under a ``FLAT_COS`` schedule (RealMLP's 'flat_cos').
 
-SGD's step, the schedules and clipping are :class:`fastbp._jit.LazyKernel`
-kernels, compiled on first use: a default fit (Adam at a constant step
-size) compiles none of them.
+- Per-layer step sizes (:func:`grouped_adam_step_inplace`): Adam's step
+  with a step size and epsilon per weight matrix and intercept vector,
+  which with ``lr / sqrt(fan_in)`` and ``epsilon * sqrt(fan_in)`` is the
+  NTK parametrisation's training (RealMLP's) in a standard network.
+
+SGD's step, the schedules, clipping and the per-layer step sizes are
+:class:`fastbp._jit.LazyKernel` kernels, compiled on first use: a default
+fit (Adam at a constant step size) compiles none of them.
 
 A step updates the slice ``params[lo:hi]`` (all of it within an epoch);
 threads stepping disjoint slices of one batch (:mod:`fastbp._parallel`)
@@ -169,6 +174,37 @@ def adam_step_inplace(params, grad, m, v, lo, n_coef, hi, alpha, sw_sum, lr, dec
         m[j] = beta_1 * m[j] + one_m_b1 * g
         v[j] = beta_2 * v[j] + one_m_b2 * (g * g)
         params[j] -= lr * m[j] / (np.sqrt(v[j]) + epsilon)
+    return sumsq
+
+
+def _grouped_args(dtype):
+    v = _vector(dtype)
+    return (v, v, v, v, 0, 0, 0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0, np.empty(0, np.int64), np.empty(0), np.empty(0))
+
+
+@lazy_kernel("per-layer step sizes", _grouped_args)
+def grouped_adam_step_inplace(
+    params, grad, m, v, lo, n_coef, hi, alpha, sw_sum, lr, decay, beta_1, beta_2, epsilon, bounds, lr_factors, eps_factors
+):
+    """:func:`adam_step_inplace` with a step size and an epsilon of its own for each group of parameters.
+
+    Group ``s`` is ``params[bounds[s]:bounds[s + 1]]`` (each weight matrix,
+    then each intercept vector); its step size is ``lr * lr_factors[s]`` and
+    its epsilon ``epsilon * eps_factors[s]``. The decay stays ``decay``
+    (PyTorch's parameter groups scale the decay with the group's step
+    size; under the NTK parametrisation this option reproduces, the
+    effective weights decay by the base rate). Returns ``||coefs[lo:hi]||^2``
+    of the updated coefficients.
+    """
+    sumsq = 0.0
+    for s in range(lr_factors.shape[0]):
+        start = bounds[s] if bounds[s] > lo else lo
+        stop = bounds[s + 1] if bounds[s + 1] < hi else hi
+        if start < stop:
+            sumsq += adam_step_inplace(
+                params, grad, m, v, start, n_coef, stop, alpha, sw_sum,
+                lr * lr_factors[s], decay, beta_1, beta_2, epsilon * eps_factors[s],
+            )  # fmt: skip
     return sumsq
 
 

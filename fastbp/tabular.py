@@ -16,7 +16,14 @@ What is translated as it is, per RealMLP-TD:
 - dropout and weight decay scheduled by 'flat_cos' (constant for the first
   half of the run, then a cosine down to 0);
 - Adam with ``beta_2 = 0.95``, the coslog4 learning-rate schedule, 256
-  epochs in batches of 256, decoupled weight decay;
+  epochs in batches of 256, decoupled weight decay 0.02;
+- the NTK parametrisation, as per-layer step sizes: with Adam, scaling a
+  weight matrix by ``fan_in ** -0.5`` in the forward pass trains exactly as
+  a standard network whose matrix has the step size ``lr / sqrt(fan_in)``
+  and the epsilon ``epsilon * sqrt(fan_in)``
+  (``learning_rate_scaling='fan_in'``), so RealMLP's learning rates carry
+  over (0.04 for classification, 0.2 for regression) and ``coefs_`` are the
+  effective weights; the intercepts' step size is a tenth;
 - numeric columns: robust scaling and smooth clipping
   (:class:`~fastbp.RobustSmoothClipScaler`); categorical columns of at
   most 9 categories: one-hot, scaled with the numeric columns;
@@ -28,18 +35,9 @@ What is translated as it is, per RealMLP-TD:
 
 Where this departs from RealMLP-TD, and why:
 
-- **No NTK parametrisation, one learning rate.** RealMLP scales each weight
-  matrix by ``fan_in ** -0.5`` in the forward pass; with Adam, whose step
-  does not depend on the gradient's scale, that is the same as a standard
-  network whose layer ``i`` has the learning rate ``lr / sqrt(fan_in_i)``.
-  Here every layer has the rate of the hidden layers, ``lr / sqrt(256)``:
-  0.04 / 16 = 2.5e-3 for classification, 0.2 / 16 = 1.25e-2 for
-  regression. The first layer, whose fan-in is the table's width, learns
-  more slowly than in RealMLP.
-- **Weight decay per step as RealMLP's.** RealMLP decays by ``lr * wd`` per
-  step with its own ``lr`` (0.04 or 0.2) and ``wd = 0.02``; fastbp decays by
-  ``learning_rate_init * weight_decay``, so ``weight_decay`` is 0.02 times
-  16: 0.32 (the same per-step decay, 8e-4 or 4e-3 at the schedule's peak).
+- **Initialisation** is scikit-learn's Glorot rule, where RealMLP draws
+  the NTK weights from a standard normal (effective weights of variance
+  ``1 / fan_in``) and its biases by its 'he+5' rule.
 - **Not built yet:** RealMLP's periodic numeric embeddings (PBLD), its
   learnable per-feature scaling layer and its parametric activations.
 - **Categorical columns of more than 9 categories are one-hot too**
@@ -131,6 +129,8 @@ class _TabularBase(BaseEstimator):
         "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
         "activation": [str, list, tuple],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "learning_rate_scaling": [StrOptions({"fan_in"}), None],
+        "intercept_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [StrOptions({"constant", "cosine", "warmup_cosine", "coslog4"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -154,6 +154,8 @@ class _TabularBase(BaseEstimator):
             hidden_layer_sizes=self.hidden_layer_sizes,
             activation=list(self.activation) if isinstance(self.activation, tuple) else self.activation,
             learning_rate_init=self.learning_rate_init,
+            learning_rate_scaling=self.learning_rate_scaling,
+            intercept_learning_rate_factor=self.intercept_learning_rate_factor,
             learning_rate=self.learning_rate,
             max_iter=self.max_iter,
             batch_size=self.batch_size,
@@ -270,8 +272,13 @@ _SHARED_PARAMETERS = """
     hidden_layer_sizes : array-like of int, default=(256, 256, 256)
         Units of each hidden layer.
     learning_rate_init : float > 0
-        Peak step size of Adam (see the module docstring for how it relates
-        to RealMLP's, which is per layer).
+        Peak step size of Adam, before ``learning_rate_scaling``.
+    learning_rate_scaling : {'fan_in'} or None, default='fan_in'
+        'fan_in': each weight matrix's step size divided by ``sqrt(fan_in)``,
+        the training of RealMLP's NTK parametrisation
+        (:class:`~fastbp.BackpropClassifier`'s ``learning_rate_scaling``).
+    intercept_learning_rate_factor : float > 0, default=0.1
+        Multiplies the intercepts' step size.
     learning_rate : {'coslog4', 'cosine', 'warmup_cosine', 'constant'}, default='coslog4'
         Schedule of the step size over the run
         (:class:`~fastbp.BackpropClassifier`'s ``learning_rate``).
@@ -287,7 +294,7 @@ _SHARED_PARAMETERS = """
         The dropout rate over the run: 'flat_cos' keeps it for the first
         half, then lowers it along a cosine to 0
         (:class:`~fastbp.BackpropClassifier`'s ``dropout_schedule``).
-    weight_decay : float >= 0, default=0.32
+    weight_decay : float >= 0, default=0.02
         Decoupled weight decay: each step multiplies the weights by ``1 -
         lr * weight_decay`` (``lr`` the scheduled step size).
     weight_decay_schedule : {'flat_cos', 'constant'}, default='flat_cos'
@@ -380,14 +387,16 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         self,
         hidden_layer_sizes=(256, 256, 256),
         activation="selu",
-        learning_rate_init=2.5e-3,
+        learning_rate_init=0.04,
+        learning_rate_scaling="fan_in",
+        intercept_learning_rate_factor=0.1,
         learning_rate="coslog4",
         max_iter=256,
         batch_size=256,
         beta_2=0.95,
         dropout=0.15,
         dropout_schedule="flat_cos",
-        weight_decay=0.32,
+        weight_decay=0.02,
         weight_decay_schedule="flat_cos",
         early_stopping=True,
         validation_fraction=0.2,
@@ -403,6 +412,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.learning_rate_init = learning_rate_init
+        self.learning_rate_scaling = learning_rate_scaling
+        self.intercept_learning_rate_factor = intercept_learning_rate_factor
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -502,14 +513,16 @@ class TabularRegressor(RegressorMixin, _TabularBase):
         self,
         hidden_layer_sizes=(256, 256, 256),
         activation="mish",
-        learning_rate_init=1.25e-2,
+        learning_rate_init=0.2,
+        learning_rate_scaling="fan_in",
+        intercept_learning_rate_factor=0.1,
         learning_rate="coslog4",
         max_iter=256,
         batch_size=256,
         beta_2=0.95,
         dropout=0.15,
         dropout_schedule="flat_cos",
-        weight_decay=0.32,
+        weight_decay=0.02,
         weight_decay_schedule="flat_cos",
         early_stopping=True,
         validation_fraction=0.2,
@@ -524,6 +537,8 @@ class TabularRegressor(RegressorMixin, _TabularBase):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
         self.learning_rate_init = learning_rate_init
+        self.learning_rate_scaling = learning_rate_scaling
+        self.intercept_learning_rate_factor = intercept_learning_rate_factor
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.batch_size = batch_size

@@ -121,6 +121,8 @@ OPTIONS = {
     "all": dict(schedule=COSINE, step_0=7, n_steps=100, warmup_steps=20, weight_decay=0.1, max_grad_norm=1e-3),
     # the dropout rates and the weight decay scheduled (in the cosine half)
     "flat_cos": dict(drop_schedule=FLAT_COS, decay_schedule=FLAT_COS, step_0=60, n_steps=100, weight_decay=0.1),
+    # per-group step sizes: two groups over whatever the network has (Adam; SGD ignores them)
+    "step_groups": dict(group_bounds=[0, 7, 2**62], group_lr=[0.5, 0.1], group_eps=[2.0, 1.0], weight_decay=0.1),
 }
 
 

@@ -550,6 +550,29 @@ for _param in ("dropout_schedule", "weight_decay_schedule"):
         params={_param: "flat_cos", "solver": "lbfgs"},
     )
 
+# -- per-layer step sizes: Adam only -----------------------------------------------
+for _param, _values in (
+    ("learning_rate_scaling", [("fan_out", "other"), ("FAN_IN", "upper-case"), (1, "int")]),
+    ("intercept_learning_rate_factor", [(0.0, "zero"), (-1.0, "negative"), ("0.1", "str")]),
+):
+    for _value, _name in _values:
+        TABLE += _expand(
+            f"{_param}-{_name}",
+            BOTH,
+            TRAIN,
+            f"The '{_param}' parameter of Backprop(Classifier|Regressor) must be",
+            params={_param: _value},
+        )
+    _set = {_param: "fan_in" if _param == "learning_rate_scaling" else 0.1}
+    for _solver in ("sgd", "lbfgs"):
+        TABLE += _expand(
+            f"{_param}-{_solver}",
+            BOTH,
+            (FIT,),
+            rf"{_param}=.* applies to solver='adam' only, not to solver='{_solver}'",
+            params={**_set, "solver": _solver},
+        )
+
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN labels
 @pytest.mark.parametrize("call, match", TABLE)
@@ -594,6 +617,8 @@ INVALID_PARAMETERS = {
     "max_grad_norm": 0,
     "dropout_schedule": "cosine",
     "weight_decay_schedule": "flat",
+    "learning_rate_scaling": "fan_out",
+    "intercept_learning_rate_factor": 0.0,
     "delta": 0.0,  # regressor only
     "quantile": 1.5,  # regressor only
 }
