@@ -21,13 +21,15 @@ from .preprocessing import RobustSmoothClipScaler
 from .tabular import TabularClassifier, TabularRegressor
 
 # the only types skops.io.load must be told to trust in a fastbp model:
-# skops.io.load(path, trusted=fastbp.SKOPS_TRUSTED)
+# skops.io.load(path, trusted=fastbp.SKOPS_TRUSTED) (numpy.dtype: the dtype
+# scikit-learn's SimpleImputer keeps, in the presets' preprocessing)
 SKOPS_TRUSTED = [
     "fastbp._estimators.BackpropClassifier",
     "fastbp._estimators.BackpropRegressor",
     "fastbp.preprocessing.RobustSmoothClipScaler",
     "fastbp.tabular.TabularClassifier",
     "fastbp.tabular.TabularRegressor",
+    "numpy.dtype",
 ]
 
 __all__ = [

@@ -54,6 +54,7 @@ from skl2onnx.common.utils_classifier import get_label_classes
 from sklearn.utils.validation import check_is_fitted
 
 from ._estimators import BackpropClassifier, BackpropRegressor
+from .tabular import TabularClassifier, TabularRegressor
 
 __all__ = ["HIDDEN_ACTIVATIONS", "MIN_OPSET", "OUTPUT_ACTIVATIONS", "GraphBuilder", "register"]
 
@@ -350,12 +351,27 @@ def _convert_regressor(scope, operator, container):
     g.op("Identity", _network_into(g, operator.raw_operator, x), output=operator.outputs[0].full_name)
 
 
+def _refuse(operator):
+    name = type(operator.raw_operator).__name__
+    raise NotImplementedError(
+        f"{name} has no ONNX converter yet: its preprocessing (RobustSmoothClipScaler) and, for the "
+        "regressor, its target scaling and clamping are not written as ONNX graphs. Save it with "
+        "skops.io or joblib instead (see the saving guide)."
+    )
+
+
+def _refuse_conversion(scope, operator, container):
+    _refuse(operator)
+
+
 def register():
     """Register fastbp's ONNX converters with skl2onnx (importing :mod:`fastbp.onnx` already did).
 
     Calling it again is harmless. Afterwards ``skl2onnx.to_onnx`` and
     ``convert_sklearn`` convert :class:`~fastbp.BackpropClassifier` and
-    :class:`~fastbp.BackpropRegressor`, also inside pipelines.
+    :class:`~fastbp.BackpropRegressor`, also inside pipelines, and refuse
+    :class:`~fastbp.TabularClassifier` and :class:`~fastbp.TabularRegressor`
+    with a ``NotImplementedError`` that says why.
     """
     update_registered_converter(
         BackpropClassifier,
@@ -367,6 +383,8 @@ def register():
     update_registered_converter(
         BackpropRegressor, "FastbpBackpropRegressor", _regressor_shapes, _convert_regressor
     )
+    for preset in (TabularClassifier, TabularRegressor):
+        update_registered_converter(preset, f"Fastbp{preset.__name__}", _refuse, _refuse_conversion)
 
 
 register()

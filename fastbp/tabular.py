@@ -201,14 +201,14 @@ class _TabularBase(BaseEstimator):
         if len(columns):
             inner.append(("numeric", SimpleImputer(strategy="median", add_indicator=True), list(range(len(columns)))))
         if small:
-            one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False, dtype=np.float64)
+            one_hot = OneHotEncoder(handle_unknown="ignore", sparse_output=False)
             inner.append(("categories", one_hot, list(range(len(columns), len(columns) + len(small)))))
         outer = []
         if inner:
             dense = make_pipeline(ColumnTransformer(inner), RobustSmoothClipScaler(clip_bound=self.clip_bound))
             outer.append(("dense", dense, [*columns.tolist(), *small]))
         if large:
-            outer.append(("large_categories", OneHotEncoder(handle_unknown="ignore", dtype=np.float64), large))
+            outer.append(("large_categories", OneHotEncoder(handle_unknown="ignore"), large))
         if not outer:
             raise ValueError("X has no columns")
         self.preprocessor_ = ColumnTransformer(outer, sparse_threshold=0.3 if large else 0.0)

@@ -203,3 +203,24 @@ def test_fit_refuses_too_few_rows():
         TabularRegressor(**SMALL).fit(np.ones((1, 3)), [1.0])
     with pytest.raises(ValueError, match="NaN or infinity"):
         TabularRegressor(**SMALL).fit(np.ones((4, 3)), [1.0, np.nan, 2.0, 3.0])
+
+
+@pytest.mark.parametrize("Preset", [TabularClassifier, TabularRegressor])
+def test_onnx_export_is_refused_with_the_reason(Preset):
+    skl2onnx = pytest.importorskip("skl2onnx")
+    import fastbp.onnx  # noqa: F401  (registers the converters)
+
+    X, y = load_wine(return_X_y=True)
+    model = Preset(hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X, y)
+    with pytest.raises(NotImplementedError, match=f"{Preset.__name__} has no ONNX converter yet"):
+        skl2onnx.to_onnx(model, X[:1].astype(np.float32))
+
+
+def test_saved_and_loaded_with_skops():
+    sio = pytest.importorskip("skops.io")
+    import fastbp
+
+    df, y = _table()
+    model = TabularClassifier(**SMALL).fit(df, y)
+    loaded = sio.loads(sio.dumps(model), trusted=fastbp.SKOPS_TRUSTED)
+    np.testing.assert_array_equal(loaded.predict_proba(df), model.predict_proba(df))
