@@ -270,7 +270,9 @@ def _hgb(task, n_categories, seed):
     if not wide:
         return model
     codes = OrdinalEncoder(handle_unknown="use_encoded_value", unknown_value=np.nan)
-    columns = ColumnTransformer([("codes", codes, wide)], remainder="passthrough", verbose_feature_names_out=False)
+    columns = ColumnTransformer(
+        [("codes", codes, wide)], remainder="passthrough", verbose_feature_names_out=False
+    )
     return make_pipeline(columns.set_output(transform="pandas"), model)
 
 
@@ -591,7 +593,9 @@ def build_parser():
                         + " (default: those importable here)")  # fmt: skip
     parser.add_argument("--seeds", type=lambda s: [int(x) for x in s.split(",")], default=list(SEEDS),
                         help="comma-separated split seeds (default 0,1,2)")  # fmt: skip
-    parser.add_argument("--tiny", action="store_true", help=f"at most {TINY_ROWS} rows per dataset: a smoke run")
+    parser.add_argument(
+        "--tiny", action="store_true", help=f"at most {TINY_ROWS} rows per dataset: a smoke run"
+    )
     parser.add_argument("--json", metavar="PATH", help="also write the full results as JSON")
     return parser
 
