@@ -303,6 +303,19 @@ def _realmlp(task, n_categories, seed):
     return make_pipeline(impute.set_output(transform="pandas"), cls(random_state=seed))
 
 
+def _preset(task, n_categories, seed):
+    """fastbp's RealMLP-TD preset, on the raw frame (its own imputation, categories and scaling).
+
+    It has no Poisson loss: on Poisson counts it is the squared-error
+    regressor, as RealMLP-TD is (predictions clamped to the training range,
+    then clipped at :data:`POISSON_FLOOR` for the deviance).
+    """
+    from fastbp import TabularClassifier, TabularRegressor
+
+    cls = TabularClassifier if task in CLASSIFICATION else TabularRegressor
+    return cls(random_state=seed)
+
+
 @dataclass(frozen=True)
 class Model:
     """A benchmarked model: a factory and the module it needs."""
@@ -326,6 +339,7 @@ MODELS = {
     "sklearn_mlp": Model(_sklearn_mlp, label="scikit-learn MLP defaults"),
     "fastbp": Model(_fastbp, label="fastbp Backprop* defaults"),
     "hgb": Model(_hgb, label="HistGradientBoosting defaults"),
+    "preset": Model(_preset, label="fastbp Tabular* (RealMLP-TD's recipe)"),
     "realmlp_td": Model(_realmlp, requires="pytabkit", label="pytabkit RealMLP-TD"),
 }
 REFERENCE_MODEL = "realmlp_td"  # the normalised error's denominator
