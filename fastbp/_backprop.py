@@ -36,10 +36,10 @@ dtype and is compiled once for it:
     matrix with its rows scaled by the input scales (empty without them).
 
 Code that a default fit does not run (sparse input, the robust losses,
-SGD, dropout, the per-step schedules, clipping, the hidden activations
-other than relu and identity) lives in kernels compiled on first use, whose
-addresses stand where the option's switch would be, 0 meaning off (see
-:class:`fastbp._jit.LazyKernel`).
+SGD, dropout, the per-step schedules, clipping, input scaling, the hidden
+activations other than relu and identity) lives in kernels compiled on
+first use, whose addresses stand where the option's switch would be, 0
+meaning off (see :class:`fastbp._jit.LazyKernel`).
 
 Views into the flat buffers are made by :func:`view` and matrix products
 go to BLAS gemm through :func:`matmul_into`, both written as numba
@@ -254,33 +254,37 @@ def csr_product_into(sp_data, sp_indices, sp_indptr, rows, start, M, transpose, 
 
 
 def _scale_args(dtype):
-    vector, matrix = np.empty(0, dtype=dtype), np.empty((0, 0), dtype=dtype)
-    return (vector, vector, 0, matrix, matrix, False)
+    vector = np.empty(0, dtype=dtype)
+    return (vector, vector, vector, 0, 0, False)
 
 
 @lazy_kernel("input scaling", _scale_args)
-def input_scale_into(params, grad, scale_start, W, M, backward):
+def input_scale_into(params, grad, scaled_coef, scale_start, n_out, backward):
     """The first layer of a network whose input features are scaled: ``dense(X * s)``.
 
-    ``s = params[scale_start:scale_start + len(W)]``. Forward (``backward``
-    False): ``M = s[:, None] * W``, the matrix the unscaled input is
-    multiplied by. Backward: ``M`` holds ``G = Xb.T @ D``, the gradient
-    with respect to that product's matrix; since ``d(s_j W_jk) / dW_jk =
-    s_j`` and ``/ ds_j = W_jk``, ``grad[scale_start + j] = sum_k W_jk
-    G_jk`` and ``M = s[:, None] * G``, the gradient of ``W``. Compiled on
+    The first matrix ``W`` is ``params[:n_in * n_out]`` (row-major) and
+    ``s = params[scale_start:scale_start + n_in]``. Forward (``backward``
+    False): ``scaled_coef = s[:, None] * W``, the matrix the unscaled input
+    is multiplied by. Backward: ``grad``'s first matrix holds ``G = Xb.T @
+    D``, the gradient with respect to that product's matrix; since
+    ``d(s_j W_jk) / dW_jk = s_j`` and ``/ ds_j = W_jk``, the scales'
+    gradient is ``sum_k W_jk G_jk`` and ``W``'s ``s_j G_jk``, written in
+    place. Flat arrays, so that ``run`` makes no views for it. Compiled on
     first use and called by address (see :class:`fastbp._jit.LazyKernel`).
     """
-    for j in range(W.shape[0]):
+    n_in = params.shape[0] - scale_start
+    for j in range(n_in):
         s = params[scale_start + j]
+        row = j * n_out
         if backward:
             acc = 0.0
-            for k in range(W.shape[1]):
-                acc += W[j, k] * M[j, k]
-                M[j, k] *= s
+            for k in range(row, row + n_out):
+                acc += params[k] * grad[k]
+                grad[k] *= s
             grad[scale_start + j] = acc
         else:
-            for k in range(W.shape[1]):
-                M[j, k] = s * W[j, k]
+            for k in range(row, row + n_out):
+                scaled_coef[k] = s * params[k]
     return 0.0
 
 
@@ -393,9 +397,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 W = view(params, coef_start[k - 1], (units[k - 1], units[k]))
                 Z = view(acts, block_start[k], (nb, units[k]))
                 if k == 1 and scale_kernel:  # input scaling: the first product's matrix is s[:, None] * W
-                    W_scaled = view(scaled_coef, 0, (units[0], units[1]))
-                    call_at(scale_kernel, (params, grad, bias_start[n_layers], W, W_scaled, False))
-                    W = W_scaled
+                    call_at(scale_kernel, (params, grad, scaled_coef, bias_start[n_layers], units[1], False))
+                    W = view(scaled_coef, 0, (units[0], units[1]))
                 if k > 1:
                     matmul_into(view(acts, block_start[k - 1], (nb, units[k - 1])), False, W, False, Z)
                 elif csr_kernel:
@@ -439,8 +442,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                     else:
                         matmul_into(xb, True, D, False, gW)
                     if scale_kernel:  # gW holds Xb.T @ D: the scales' gradient, then W's
-                        W = view(params, coef_start[0], (units[0], units[1]))
-                        call_at(scale_kernel, (params, grad, bias_start[n_layers], W, gW, True))
+                        call_at(scale_kernel, (params, grad, scaled_coef, bias_start[n_layers], units[1], True))
                 else:
                     A_below = view(acts, block_start[k - 1], (nb, units[k - 1]))
                     matmul_into(A_below, True, D, False, gW)

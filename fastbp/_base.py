@@ -383,7 +383,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             self.__dict__.pop("input_scale_", None)
 
     def _synced_network(self):
-        """The network holding ``coefs_``/``intercepts_`` (and ``input_scale_``), rebuilt if they were assigned."""
+        """The network holding ``coefs_``/``intercepts_``/``input_scale_``, rebuilt if they were assigned."""
         network = getattr(self, "_network", None)
         coefs = getattr(self, "coefs_", None)
         intercepts = getattr(self, "intercepts_", None)
@@ -405,7 +405,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         out_activation = getattr(self, "out_activation_", None) or self._output_activation()
         # (weights assigned before a fit take the input_scaling parameter, scales 1)
         input_scaling = network.input_scaling if network is not None else bool(self.input_scaling)
-        rebuilt = Network(units, self._hidden_activation(len(units) - 2), out_activation, dtype, input_scaling)
+        activation = self._hidden_activation(len(units) - 2)
+        rebuilt = Network(units, activation, out_activation, dtype, input_scaling)
         for view, array in zip(rebuilt.coefs + rebuilt.intercepts, coefs + intercepts):
             view[...] = array
         if input_scaling and scale is not None:

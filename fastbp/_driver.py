@@ -184,17 +184,18 @@ def _step_groups(est, network):
     is set.
     """
     scale_factor = float(est.input_scale_learning_rate_factor) if network.input_scaling else 1.0
-    if est.learning_rate_scaling is None and est.intercept_learning_rate_factor == 1.0 and scale_factor == 1.0:
+    factors = (est.intercept_learning_rate_factor, scale_factor)
+    if est.learning_rate_scaling is None and factors == (1.0, 1.0):
         return {}
     fan_ins = network.units[:-1].astype(np.float64)
     scaling = 1.0 / np.sqrt(fan_ins) if est.learning_rate_scaling == "fan_in" else np.ones_like(fan_ins)
     n_layers = fan_ins.shape[0]
-    scales = np.array([network.n_params] if network.input_scaling else [], dtype=np.int64)  # (the group's end)
+    # (the scales' group ends where the parameters do)
+    scales = np.array([network.n_params] if network.input_scaling else [], dtype=np.int64)
+    intercepts = np.full(n_layers, float(est.intercept_learning_rate_factor))
     return dict(
         group_bounds=np.concatenate([network.coef_start[:-1], network.bias_start, scales]),
-        group_lr=np.concatenate(
-            [scaling, np.full(n_layers, float(est.intercept_learning_rate_factor)), [scale_factor] * len(scales)]
-        ),
+        group_lr=np.concatenate([scaling, intercepts, [scale_factor] * len(scales)]),
         group_eps=np.concatenate([1.0 / scaling, np.ones(n_layers + len(scales))]),
     )
 

@@ -234,7 +234,7 @@ _ATTRIBUTES_DOC = """
         training data.
     intercepts_ : list of ndarray
         ``intercepts_[i]`` holds layer i's biases, also a view.
-    input_scale_ : ndarray of shape (n_features_in_,)
+    input_scale_ : ndarray of shape (n_features,)
         The trained input scales, with ``input_scaling`` only (a view too):
         the first layer multiplies ``X * input_scale_`` by ``coefs_[0]``.
     n_features_in_ : int

@@ -35,7 +35,8 @@ def nrt_stats():
 
 def _network_and_data(X, Y, sw, dtype, rng, loss, activation="tanh", input_scaling=False):
     """A softmax network and its data, or an identity one with a robust regression ``loss``."""
-    network = Network([7, 5, 4, 3], activation, "softmax" if loss is None else "identity", dtype, input_scaling)
+    out = "softmax" if loss is None else "identity"
+    network = Network([7, 5, 4, 3], activation, out, dtype, input_scaling)
     network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
     if loss is not None:
         loss = loss_parameters(loss, 3, delta=0.3, quantiles=(0.1, 0.5, 0.9))
@@ -43,8 +44,8 @@ def _network_and_data(X, Y, sw, dtype, rng, loss, activation="tanh", input_scali
 
 
 def _allocations_of_one_epoch(
-    n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS, loss=None, activation="tanh",
-    input_scaling=False,
+    n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS, loss=None,
+    activation="tanh", input_scaling=False,
 ):  # fmt: skip
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
@@ -82,7 +83,9 @@ def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dt
     assert few == n_arrays
 
 
-def _allocations_of_blocked_batch(n_rows, task, solver, dtype, dropout, options=DEFAULTS, loss=None, input_scaling=False):
+def _allocations_of_blocked_batch(
+    n_rows, task, solver, dtype, dropout, options=DEFAULTS, loss=None, input_scaling=False
+):
     """A batch's BLOCK (its gradient) or STEP (its update) call, as :mod:`fastbp._parallel` makes it."""
     rng = np.random.RandomState(0)
     X, Y = rng.randn(n_rows, 7), rng.rand(n_rows, 3)

@@ -55,7 +55,9 @@ def _scaled_reference(params, units, X, Y, sw, activation, out, alpha):
     coefs, intercepts = ref.unpack(params[:n], units)
     s = params[n:]
     folded = [s[:, None] * coefs[0], *coefs[1:]]
-    loss_sum, sw_sum, coef_grads, intercept_grads = ref.raw_loss_grad(folded, intercepts, X, Y, sw, activation, out)
+    loss_sum, sw_sum, coef_grads, intercept_grads = ref.raw_loss_grad(
+        folded, intercepts, X, Y, sw, activation, out
+    )
     scale_grad = (coefs[0] * coef_grads[0]).sum(axis=1) / sw_sum
     coef_grads[0] = s[:, None] * coef_grads[0]
     loss = (loss_sum + 0.5 * alpha * ref.l2_sum(coefs)) / sw_sum
@@ -72,7 +74,8 @@ def _problem(dtype, sparse_input, seed=0):
     X[rng.rand(*X.shape) < 0.4] = 0  # (zeros, which CSR leaves out)
     Y = np.eye(UNITS[-1])[rng.randint(0, UNITS[-1], 20)]
     sw = rng.uniform(0.2, 3.0, 20)
-    data = as_kernel_data(sparse.csr_matrix(X) if sparse_input else X, Y, sw, dtype=dtype, n_outputs=UNITS[-1])
+    given = sparse.csr_matrix(X) if sparse_input else X
+    data = as_kernel_data(given, Y, sw, dtype=dtype, n_outputs=UNITS[-1])
     return network, data, X.astype(dtype).astype(np.float64), Y, sw.astype(dtype).astype(np.float64)
 
 
@@ -130,7 +133,7 @@ def _fit(dtype, X=X_REG, **changed):
 
 
 def _reference_fit(dtype):
-    coefs, intercepts = (list(map(lambda a: a.astype(np.float64), part)) for part in _start(dtype))
+    coefs, intercepts = ([a.astype(np.float64) for a in part] for part in _start(dtype))
     units = [UNITS[0], *UNITS[1:-1], 1]
     scale = [np.ones(UNITS[0])]
     adam = ref.Adam(coefs + intercepts, LR, weight_decay=WEIGHT_DECAY)
@@ -258,7 +261,8 @@ def test_to_sklearn_folds_the_scales_into_the_first_matrix(dtype):
     est.fit(X, Y_CLF)
     with pytest.warns(UserWarning, match=r"input_scale_learning_rate_factor', 'input_scaling'"):
         mlp = est.to_sklearn()
-    np.testing.assert_allclose(mlp.predict_proba(X), est.predict_proba(X), rtol=1e-12 if dtype == np.float64 else 1e-5)
+    rtol = 1e-12 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(mlp.predict_proba(X), est.predict_proba(X), rtol=rtol)
     np.testing.assert_array_equal(mlp.coefs_[1], est.coefs_[1])
     assert not np.shares_memory(mlp.coefs_[0], est.coefs_[0])
     np.testing.assert_array_equal(est.coefs_[0], est._network.coefs[0])  # (unchanged by the folding)
@@ -286,9 +290,8 @@ def test_warm_start_and_partial_fit_continue_the_scales():
     moved = est.input_scale_.copy()
     est.partial_fit(X_CLF, Y_CLF)
     assert not np.array_equal(est.input_scale_, moved)
-    for toggled in (False,):
-        with pytest.raises(ValueError, match="input_scaling=True; got input_scaling=False"):
-            est.set_params(input_scaling=toggled).fit(X_CLF, Y_CLF)
+    with pytest.raises(ValueError, match="input_scaling=True; got input_scaling=False"):
+        est.set_params(input_scaling=False).fit(X_CLF, Y_CLF)
     # a fresh fit without scaling leaves no input_scale_ behind
     est.set_params(warm_start=False).fit(X_CLF, Y_CLF)
     assert not hasattr(est, "input_scale_")
