@@ -3,14 +3,16 @@
 Arguments travel in tuples, so the entry point has one signature per
 dtype and is compiled once for it:
 
-``net = (params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code)``
+``net = (params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code, scale_kernel)``
     ``params`` is the flat parameter vector. Coefficient matrix ``i`` is
     ``params[coef_start[i]:coef_start[i + 1]]`` viewed as
     ``(units[i], units[i + 1])``; intercept ``i`` is
     ``params[bias_start[i]:bias_start[i + 1]]``. ``hidden_codes[i]`` is
     the activation code of hidden layer ``i + 1``, ``hidden_kernels[i]``
     the address of its activation's kernel, or 0 for relu and identity
-    (see :mod:`fastbp._activations`).
+    (see :mod:`fastbp._activations`). ``scale_kernel`` is 0, or the
+    address of :func:`input_scale_into` when the input features are scaled
+    by the ``units[0]`` parameters that follow the intercepts.
 
 ``data = (X, sp_data, sp_indices, sp_indptr, csr_kernel, Y, sw, loss_kernel, loss_params)``
     Dense ``X`` (C-contiguous) and ``csr_kernel`` 0, or an empty ``X``, the
@@ -22,7 +24,7 @@ dtype and is compiled once for it:
     whose per-output parameters are ``loss_params`` (see
     :mod:`fastbp._losses`).
 
-``work = (xbuf, acts, deltas, block_start, grad, derivs)``
+``work = (xbuf, acts, deltas, block_start, grad, derivs, scaled_coef)``
     Buffers allocated once per fit. ``xbuf`` receives the gathered rows of
     a dense batch. Layer ``k``'s activations for a batch of ``nb`` rows are
     ``acts[block_start[k]:block_start[k] + nb * units[k]]`` viewed as
@@ -30,13 +32,14 @@ dtype and is compiled once for it:
     the pre-activation) the same range of ``deltas``. ``grad`` has the
     layout of ``params``. ``derivs`` holds, in the same range, ``f'(z)`` of
     the hidden layers whose activation keeps it (see ``_activations``); it
-    is empty when no layer's does.
+    is empty when no layer's does. ``scaled_coef`` receives the first
+    matrix with its rows scaled by the input scales (empty without them).
 
 Code that a default fit does not run (sparse input, the robust losses,
-SGD, dropout, the per-step schedules, clipping, the hidden activations
-other than relu and identity) lives in kernels compiled on first use, whose
-addresses stand where the option's switch would be, 0 meaning off (see
-:class:`fastbp._jit.LazyKernel`).
+SGD, dropout, the per-step schedules, clipping, input scaling, the hidden
+activations other than relu and identity) lives in kernels compiled on
+first use, whose addresses stand where the option's switch would be, 0
+meaning off (see :class:`fastbp._jit.LazyKernel`).
 
 Views into the flat buffers are made by :func:`view` and matrix products
 go to BLAS gemm through :func:`matmul_into`, both written as numba
@@ -250,6 +253,41 @@ def csr_product_into(sp_data, sp_indices, sp_indptr, rows, start, M, transpose, 
     return 0.0
 
 
+def _scale_args(dtype):
+    vector = np.empty(0, dtype=dtype)
+    return (vector, vector, vector, 0, 0, False)
+
+
+@lazy_kernel("input scaling", _scale_args)
+def input_scale_into(params, grad, scaled_coef, scale_start, n_out, backward):
+    """The first layer of a network whose input features are scaled: ``dense(X * s)``.
+
+    The first matrix ``W`` is ``params[:n_in * n_out]`` (row-major) and
+    ``s = params[scale_start:scale_start + n_in]``. Forward (``backward``
+    False): ``scaled_coef = s[:, None] * W``, the matrix the unscaled input
+    is multiplied by. Backward: ``grad``'s first matrix holds ``G = Xb.T @
+    D``, the gradient with respect to that product's matrix; since
+    ``d(s_j W_jk) / dW_jk = s_j`` and ``/ ds_j = W_jk``, the scales'
+    gradient is ``sum_k W_jk G_jk`` and ``W``'s ``s_j G_jk``, written in
+    place. Flat arrays, so that ``run`` makes no views for it. Compiled on
+    first use and called by address (see :class:`fastbp._jit.LazyKernel`).
+    """
+    n_in = params.shape[0] - scale_start
+    for j in range(n_in):
+        s = params[scale_start + j]
+        row = j * n_out
+        if backward:
+            acc = 0.0
+            for k in range(row, row + n_out):
+                acc += params[k] * grad[k]
+                grad[k] *= s
+            grad[scale_start + j] = acc
+        else:
+            for k in range(row, row + n_out):
+                scaled_coef[k] = s * params[k]
+    return 0.0
+
+
 @inline_kernel
 def column_sums_into(D, out):
     """``out = D.sum(axis=0)``."""
@@ -315,9 +353,9 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
       without numba's ``min``/``max``/``np.finfo`` helpers 4.7-5.1 s (on a
       quiet host; 4.1-4.4 s at best).
     """
-    params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code = net
+    params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code, scale_kernel = net
     X, sp_data, sp_indices, sp_indptr, csr_kernel, Y, sw, loss_kernel, loss_params = data
-    xbuf, acts, deltas, block_start, grad, derivs = work
+    xbuf, acts, deltas, block_start, grad, derivs, scaled_coef = work
     sgd_kernel, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
     drop_kernel, drop_rates, drop_key, schedule_kernel, step_0, n_steps, warmup_steps = optimizer[13:20]
     weight_decay, clip_kernel, max_grad_norm, drop_schedule_kernel, decay_schedule_kernel = optimizer[20:25]
@@ -358,6 +396,9 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
             for k in range(1, n_layers + 1):
                 W = view(params, coef_start[k - 1], (units[k - 1], units[k]))
                 Z = view(acts, block_start[k], (nb, units[k]))
+                if k == 1 and scale_kernel:  # input scaling: the first product's matrix is s[:, None] * W
+                    call_at(scale_kernel, (params, grad, scaled_coef, bias_start[n_layers], units[1], False))
+                    W = view(scaled_coef, 0, (units[0], units[1]))
                 if k > 1:
                     matmul_into(view(acts, block_start[k - 1], (nb, units[k - 1])), False, W, False, Z)
                 elif csr_kernel:
@@ -400,6 +441,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                         call_at(csr_kernel, (sp_data, sp_indices, sp_indptr, rows, start, D, True, gW))
                     else:
                         matmul_into(xb, True, D, False, gW)
+                    if scale_kernel:  # gW holds Xb.T @ D: the scales' gradient, then W's
+                        call_at(scale_kernel, (params, grad, scaled_coef, bias_start[n_layers], units[1], True))
                 else:
                     A_below = view(acts, block_start[k - 1], (nb, units[k - 1]))
                     matmul_into(A_below, True, D, False, gW)

@@ -141,6 +141,18 @@ def _format_1_holds(name, value, default):
     return isinstance(value, scalar) and isinstance(default, scalar) and value == default
 
 
+def _check_assigned_scale(scale, n_features):
+    """``input_scale_`` assigned by a user, as a float array of one scale per input feature."""
+    a = np.asarray(scale)
+    if a.shape != (n_features,) or a.dtype.kind not in "fiu":
+        raise ValueError(
+            f"input_scale_ must be an array of {n_features} numbers, one per input feature; got {scale!r}."
+        )
+    if not np.isfinite(a).all():
+        raise ValueError("input_scale_ contains NaN or infinity.")
+    return a
+
+
 def _check_assigned_layers(coefs, intercepts):
     """``coefs_``/``intercepts_`` assigned by a user, as float arrays that chain.
 
@@ -224,6 +236,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "weight_decay_schedule": [StrOptions(set(REGULARISER_SCHEDULES))],
         "learning_rate_scaling": [StrOptions({"fan_in"}), None],
         "intercept_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
+        "input_scaling": ["boolean"],
+        "input_scale_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
     }
 
     @abstractmethod
@@ -262,6 +276,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         weight_decay_schedule,
         learning_rate_scaling,
         intercept_learning_rate_factor,
+        input_scaling,
+        input_scale_learning_rate_factor,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -296,6 +312,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         self.weight_decay_schedule = weight_decay_schedule
         self.learning_rate_scaling = learning_rate_scaling
         self.intercept_learning_rate_factor = intercept_learning_rate_factor
+        self.input_scaling = input_scaling
+        self.input_scale_learning_rate_factor = input_scale_learning_rate_factor
 
     def _dropout_rates(self, n_hidden=None):
         """One dropout rate per hidden layer as a float64 array; empty without dropout."""
@@ -352,22 +370,29 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     # single items (scikit-learn's tests and custom initialisations do, on
     # fitted and unfitted models); such arrays are not views, and
     # ``_synced_network`` copies them into a network before the next
-    # training step or prediction.
+    # training step or prediction. ``input_scale_`` (with input scaling) is
+    # a view too, and an array assigned in its place is copied in likewise.
 
     def _set_network(self, network):
         self._network = network
         self.coefs_ = list(network.coefs)
         self.intercepts_ = list(network.intercepts)
+        if network.input_scaling:
+            self.input_scale_ = network.input_scale
+        else:
+            self.__dict__.pop("input_scale_", None)
 
     def _synced_network(self):
-        """The network holding ``coefs_``/``intercepts_``, rebuilt if they were assigned."""
+        """The network holding ``coefs_``/``intercepts_``/``input_scale_``, rebuilt if they were assigned."""
         network = getattr(self, "_network", None)
         coefs = getattr(self, "coefs_", None)
         intercepts = getattr(self, "intercepts_", None)
+        scale = getattr(self, "input_scale_", None)
         if (
             network is not None
             and _are_views_of(coefs, network.coefs)
             and _are_views_of(intercepts, network.intercepts)
+            and (not network.input_scaling or scale is network.input_scale)
         ):
             return network
         coefs, intercepts = _check_assigned_layers(coefs, intercepts)
@@ -378,9 +403,14 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             dtype = np.float32 if all_float32 else np.float64
         units = [coefs[0].shape[0], *(c.shape[1] for c in coefs)]
         out_activation = getattr(self, "out_activation_", None) or self._output_activation()
-        rebuilt = Network(units, self._hidden_activation(len(units) - 2), out_activation, dtype)
+        # (weights assigned before a fit take the input_scaling parameter, scales 1)
+        input_scaling = network.input_scaling if network is not None else bool(self.input_scaling)
+        activation = self._hidden_activation(len(units) - 2)
+        rebuilt = Network(units, activation, out_activation, dtype, input_scaling)
         for view, array in zip(rebuilt.coefs + rebuilt.intercepts, coefs + intercepts):
             view[...] = array
+        if input_scaling and scale is not None:
+            rebuilt.input_scale[...] = _check_assigned_scale(scale, units[0])
         if network is None or network.n_params != rebuilt.n_params:
             # optimizer moments and the early-stopping copy no longer fit
             self.__dict__.pop("_optimizer", None)
@@ -399,6 +429,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 del state["coefs_"]
             if _are_views_of(state.get("intercepts_"), network.intercepts):
                 del state["intercepts_"]
+            if network.input_scaling and state.get("input_scale_") is network.input_scale:
+                del state["input_scale_"]
             state["_network_state"] = network.to_state()
         if "_optimizer" in state:
             state["_optimizer_state"] = state.pop("_optimizer").to_state()
@@ -446,6 +478,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         if network is not None:
             self.__dict__.setdefault("coefs_", list(network.coefs))
             self.__dict__.setdefault("intercepts_", list(network.intercepts))
+            if network.input_scaling:
+                self.__dict__.setdefault("input_scale_", network.input_scale)
         if getattr(self, "_best_params", None) is not None:
             self._best_params = writable(self._best_params)
 
@@ -524,6 +558,12 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                     f"model: layer sizes {network.units.tolist()} with activation "
                     f"{network.activation!r}, got {units} with {self.activation!r}."
                 )
+            if network.input_scaling != bool(self.input_scaling):
+                raise ValueError(
+                    "warm_start and partial_fit need the same architecture as the fitted "
+                    f"model, which has input_scaling={network.input_scaling}; got "
+                    f"input_scaling={self.input_scaling!r}."
+                )
         dtype = X.dtype if first_pass else network.dtype
         sample_weight = self._weigh_samples(y_score, sample_weight, incremental)
         if sample_weight is not None:
@@ -565,6 +605,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         for name, is_set in (
             ("learning_rate_scaling", self.learning_rate_scaling is not None),
             ("intercept_learning_rate_factor", self.intercept_learning_rate_factor != 1.0),
+            ("input_scale_learning_rate_factor", self.input_scale_learning_rate_factor != 1.0),
         ):
             if is_set and self.solver != "adam":
                 raise ValueError(
@@ -597,7 +638,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _new_network(self, units, dtype, rng):
         activation = self._hidden_activation(len(units) - 2)
-        network = Network(units, activation, self._output_activation(), dtype)
+        network = Network(units, activation, self._output_activation(), dtype, self.input_scaling)
         # Glorot-uniform initialisation, drawn layer by layer (coefficients,
         # then intercepts) in float64 and cast, like scikit-learn's. Each
         # matrix takes the factor of the activation after it, the output
@@ -719,12 +760,17 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         ``label_smoothing``, ``early_stopping_metric``, ``dropout``,
         ``weight_decay``, ``max_grad_norm``, ``warmup_fraction``,
         ``dropout_schedule``, ``weight_decay_schedule``,
-        ``learning_rate_scaling``, ``intercept_learning_rate_factor``, the
+        ``learning_rate_scaling``, ``intercept_learning_rate_factor``,
+        ``input_scale_learning_rate_factor``, the
         ``learning_rate`` schedules 'cosine', 'warmup_cosine' and 'coslog4',
         which the returned model replaces by 'constant', and the regressor's
         losses 'absolute_error', 'huber' and 'quantile', whose models are
         identity-output networks) change only how a model is trained: the
-        model is returned with a warning naming them.
+        model is returned with a warning naming them. With
+        ``input_scaling`` the scales are folded into the first weight
+        matrix (``input_scale_[:, None] * coefs_[0]``), which predicts the
+        same to rounding, and the warning names it too (the returned model
+        trains without scales).
 
         Returns
         -------

@@ -178,18 +178,25 @@ class OptimizerState:
 def _step_groups(est, network):
     """``optimizer_tuple``'s per-group step sizes: one group per weight matrix and per intercept vector.
 
-    Empty (one group, no factors) unless ``learning_rate_scaling`` or
-    ``intercept_learning_rate_factor`` is set.
+    With input scaling, the scales are one more group. Empty (one group, no
+    factors) unless ``learning_rate_scaling``,
+    ``intercept_learning_rate_factor`` or ``input_scale_learning_rate_factor``
+    is set.
     """
-    if est.learning_rate_scaling is None and est.intercept_learning_rate_factor == 1.0:
+    scale_factor = float(est.input_scale_learning_rate_factor) if network.input_scaling else 1.0
+    factors = (est.intercept_learning_rate_factor, scale_factor)
+    if est.learning_rate_scaling is None and factors == (1.0, 1.0):
         return {}
     fan_ins = network.units[:-1].astype(np.float64)
     scaling = 1.0 / np.sqrt(fan_ins) if est.learning_rate_scaling == "fan_in" else np.ones_like(fan_ins)
     n_layers = fan_ins.shape[0]
+    # (the scales' group ends where the parameters do)
+    scales = np.array([network.n_params] if network.input_scaling else [], dtype=np.int64)
+    intercepts = np.full(n_layers, float(est.intercept_learning_rate_factor))
     return dict(
-        group_bounds=np.concatenate([network.coef_start[:-1], network.bias_start]),
-        group_lr=np.concatenate([scaling, np.full(n_layers, float(est.intercept_learning_rate_factor))]),
-        group_eps=np.concatenate([1.0 / scaling, np.ones(n_layers)]),
+        group_bounds=np.concatenate([network.coef_start[:-1], network.bias_start, scales]),
+        group_lr=np.concatenate([scaling, intercepts, [scale_factor] * len(scales)]),
+        group_eps=np.concatenate([1.0 / scaling, np.ones(n_layers + len(scales))]),
     )
 
 

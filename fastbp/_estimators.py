@@ -183,6 +183,17 @@ _PARAMETERS_DOC = """
         Multiplies Adam's step size for the intercepts (RealMLP-TD's
         ``bias_lr_factor=0.1``). Adam only. scikit-learn's MLP has no such
         parameter.
+    input_scaling : bool, default=False
+        Multiply each input feature by a trainable scale (RealMLP's front
+        scaling layer, ``add_front_scale``), initialised to 1, before the
+        first layer: the network computes ``dense(X * input_scale_)``. The
+        scales take neither the L2 penalty ``alpha`` nor the decoupled
+        weight decay (RealMLP-TD decays them; see the user guide's options
+        page). Every solver. scikit-learn's MLP has no such parameter.
+    input_scale_learning_rate_factor : float > 0, default=1.0
+        Multiplies Adam's step size for the input scales (RealMLP-TD's
+        ``scale_lr_factor=6.0``). Adam only. scikit-learn's MLP has no such
+        parameter.
 """
 
 _ATTRIBUTES_DOC = """
@@ -223,6 +234,9 @@ _ATTRIBUTES_DOC = """
         training data.
     intercepts_ : list of ndarray
         ``intercepts_[i]`` holds layer i's biases, also a view.
+    input_scale_ : ndarray of shape (n_features,)
+        The trained input scales, with ``input_scaling`` only (a view too):
+        the first layer multiplies ``X * input_scale_`` by ``coefs_[0]``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -331,6 +345,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         weight_decay_schedule="constant",
         learning_rate_scaling=None,
         intercept_learning_rate_factor=1.0,
+        input_scaling=False,
+        input_scale_learning_rate_factor=1.0,
         class_weight=None,
         label_smoothing=0.0,
     ):
@@ -370,6 +386,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             weight_decay_schedule=weight_decay_schedule,
             learning_rate_scaling=learning_rate_scaling,
             intercept_learning_rate_factor=intercept_learning_rate_factor,
+            input_scaling=input_scaling,
+            input_scale_learning_rate_factor=input_scale_learning_rate_factor,
         )
 
     _sklearn_class = MLPClassifier
@@ -705,6 +723,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         weight_decay_schedule="constant",
         learning_rate_scaling=None,
         intercept_learning_rate_factor=1.0,
+        input_scaling=False,
+        input_scale_learning_rate_factor=1.0,
         delta=1.0,
         quantile=0.5,
     ):
@@ -744,6 +764,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             weight_decay_schedule=weight_decay_schedule,
             learning_rate_scaling=learning_rate_scaling,
             intercept_learning_rate_factor=intercept_learning_rate_factor,
+            input_scaling=input_scaling,
+            input_scale_learning_rate_factor=input_scale_learning_rate_factor,
         )
 
     def _validate_input(self, X, y, incremental, reset):

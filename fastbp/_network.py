@@ -9,7 +9,7 @@ import functools
 import numpy as np
 
 from ._activations import HIDDEN_CODES, LEAKY_RELU, hidden_kernel_address
-from ._backprop import csr_product_into
+from ._backprop import csr_product_into, input_scale_into
 from ._losses import OUTPUT_CODES, robust_loss_into
 
 _INDEX = np.int64
@@ -86,28 +86,38 @@ class Network:
         Output activation name.
     dtype : numpy dtype
         float32 or float64; every array of the network has it.
+    input_scaling : bool, default=False
+        Whether the input features are multiplied by trainable scales
+        before the first layer (the forward pass is ``dense(X * s)``).
 
     Attributes
     ----------
     params : ndarray of shape (n_params,)
         All coefficients (each matrix row-major, layer by layer), then all
-        intercepts: scikit-learn's packing order.
+        intercepts: scikit-learn's packing order; then, with
+        ``input_scaling``, the ``units[0]`` input scales (1 when built).
     coefs, intercepts : list of ndarray
         Views into ``params`` with scikit-learn's shapes.
+    input_scale : ndarray of shape (units[0],) or None
+        The input scales, a view into ``params``; None without them.
     """
 
-    def __init__(self, units, activation, out_activation, dtype):
+    def __init__(self, units, activation, out_activation, dtype, input_scaling=False):
         self.units = np.asarray(units, dtype=_INDEX)
         self.activation = activation if isinstance(activation, str) else tuple(activation)
         self.out_activation = out_activation
         self.dtype = np.dtype(dtype)
+        self.input_scaling = bool(input_scaling)
         fan_in, fan_out = self.units[:-1], self.units[1:]
         self.coef_start = np.concatenate(([0], np.cumsum(fan_in * fan_out))).astype(_INDEX)
         n_coef = self.coef_start[-1]
         self.bias_start = (n_coef + np.concatenate(([0], np.cumsum(fan_out)))).astype(_INDEX)
         self.n_coef = int(n_coef)
-        self.n_params = int(self.bias_start[-1])
+        # (the scales after the intercepts: L2 and weight decay, which stop
+        # at n_coef, and the coefs/intercepts views do not see them)
+        self.n_params = int(self.bias_start[-1]) + (int(self.units[0]) if self.input_scaling else 0)
         self.params = np.zeros(self.n_params, dtype=self.dtype)
+        self.params[self.bias_start[-1] :] = 1
         self._views()
         self._codes()
 
@@ -123,11 +133,13 @@ class Network:
             for a, b, shape in zip(self.coef_start[:-1], self.coef_start[1:], shapes)
         ]
         self.intercepts = [self.params[a:b] for a, b in zip(self.bias_start[:-1], self.bias_start[1:])]
+        self.input_scale = self.params[self.bias_start[-1] :] if self.input_scaling else None
 
     def __setstate__(self, state):
         # rebuild the views so that, after unpickling, they share ``params``
         # again; arrays loaded read-only (joblib memory-maps them) are copied
         self.__dict__.update(state)
+        self.__dict__.setdefault("input_scaling", False)  # (pickled before the option)
         for name in ("params", "units", "coef_start", "bias_start"):
             setattr(self, name, writable(getattr(self, name)))
         self._views()
@@ -144,12 +156,13 @@ class Network:
     def __getstate__(self):
         state = self.__dict__.copy()
         # (addresses are this process's only)
-        del state["coefs"], state["intercepts"], state["hidden_codes"], state["_hidden_kernels"]
+        del state["coefs"], state["intercepts"], state["input_scale"]
+        del state["hidden_codes"], state["_hidden_kernels"]
         return state
 
     def to_state(self):
         """The network as plain values (what a saved model holds): see :meth:`from_state`."""
-        return {
+        state = {
             "units": self.units.copy(),
             # one name, or a list of one per hidden layer
             "activation": self.activation if isinstance(self.activation, str) else list(self.activation),
@@ -157,6 +170,9 @@ class Network:
             "dtype": self.dtype.name,
             "params": self.params.copy(),
         }
+        if self.input_scaling:  # (absent otherwise: a network without saves as before the option)
+            state["input_scaling"] = True
+        return state
 
     @classmethod
     def from_state(cls, state):
@@ -170,14 +186,12 @@ class Network:
         def refuse(what):
             raise ValueError(f"This saved fastbp model is damaged or was altered: {what}.")
 
-        if not isinstance(state, dict) or set(state) != {
-            "units",
-            "activation",
-            "out_activation",
-            "dtype",
-            "params",
-        }:
+        fields = {"units", "activation", "out_activation", "dtype", "params"}
+        if not isinstance(state, dict) or set(state) - {"input_scaling"} != fields:
             refuse("its network state does not have the expected fields")
+        input_scaling = state.get("input_scaling", False)
+        if input_scaling is not True and "input_scaling" in state:
+            refuse(f"input_scaling {input_scaling!r}")
         units = np.asarray(state["units"])
         if units.ndim != 1 or units.size < 2 or units.dtype.kind not in "iu" or (units < 1).any():
             refuse(f"layer sizes {state['units']!r}")
@@ -192,7 +206,7 @@ class Network:
         if state["dtype"] not in ("float32", "float64"):
             refuse(f"dtype {state['dtype']!r}")
         params = np.asarray(state["params"])
-        expected = n_parameters(units.tolist())
+        expected = n_parameters(units.tolist()) + (int(units[0]) if input_scaling else 0)
         if params.shape != (expected,) or params.dtype != np.dtype(state["dtype"]):
             refuse(
                 f"{params.dtype} parameters of shape {params.shape} for layer sizes "
@@ -200,13 +214,13 @@ class Network:
             )
         if not np.isfinite(params).all():
             refuse("non-finite parameters")
-        network = cls(units.tolist(), activation, state["out_activation"], state["dtype"])
+        network = cls(units.tolist(), activation, state["out_activation"], state["dtype"], input_scaling)
         network.params[...] = params
         return network
 
     def astype(self, dtype):
         """A copy of this network with its parameters cast to ``dtype``."""
-        network = Network(self.units, self.activation, self.out_activation, dtype)
+        network = Network(self.units, self.activation, self.out_activation, dtype, self.input_scaling)
         network.params[...] = self.params
         return network
 
@@ -216,6 +230,17 @@ class Network:
             and self.hidden_activations == hidden_activations(activation, len(units) - 2)
             and self.out_activation == out_activation
         )
+
+    def folded_coefs(self):
+        """Copies of the weight matrices, the input scales folded into the first (``s[:, None] * W``).
+
+        A network without input scales predicts from these as this one does
+        (scikit-learn's MLP, ONNX), to rounding.
+        """
+        coefs = [c.copy() for c in self.coefs]
+        if self.input_scaling:
+            coefs[0] *= self.input_scale[:, None]
+        return coefs
 
     def net(self):
         """The ``net`` tuple the kernels take.
@@ -235,6 +260,7 @@ class Network:
             self.hidden_codes,
             self._hidden_kernels,
             OUTPUT_CODES[self.out_activation],
+            input_scale_into.address(self.dtype) if self.input_scaling else 0,
         )
 
     def workspace(self, batch_size, sparse_input, gradient=True, grad=None):
@@ -245,6 +271,7 @@ class Network:
         activations keep, in a buffer spanning the hidden layers' blocks
         that is allocated only when some hidden layer's activation keeps it.
         ``grad``, if given, is the gradient buffer (a view the caller owns).
+        With input scaling, ``scaled_coef`` has room for the first matrix.
         """
         offsets = _block_offsets(self.units.tolist(), batch_size)
         n_input = 0 if sparse_input else batch_size * int(self.units[0])
@@ -259,6 +286,7 @@ class Network:
             np.array(offsets, dtype=_INDEX),
             grad,
             np.empty(n_derivs, dtype=self.dtype),
+            np.empty(self.units[0] * self.units[1] if self.input_scaling else 0, dtype=self.dtype),
         )
 
 

@@ -105,7 +105,7 @@ def to_sklearn(est, sklearn_class):
             UserWarning,
         )
     mlp = sklearn_class(**{**params, "activation": activation})
-    mlp.coefs_ = [c.copy() for c in network.coefs]
+    mlp.coefs_ = network.folded_coefs()
     mlp.intercepts_ = [b.copy() for b in network.intercepts]
     for name in _SHARED_ATTRIBUTES:
         if hasattr(est, name):

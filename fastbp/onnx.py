@@ -234,7 +234,8 @@ def _network_into(g, model, x):
     """Add the network's layers on input ``x``; the name of its output activations."""
     network = model._synced_network()
     activations = _hidden_activations(network) + [network.out_activation]
-    for i, (coef, intercept) in enumerate(zip(network.coefs, network.intercepts)):
+    # (input scales folded into the first matrix: dense(x * s) = x @ (s[:, None] * W) + b)
+    for i, (coef, intercept) in enumerate(zip(network.folded_coefs(), network.intercepts)):
         x = g.op("Gemm", x, g.const(coef), g.const(intercept))
         if i < len(network.coefs) - 1:
             x = _row(HIDDEN_ACTIVATIONS, activations[i], "hidden")(g, x)

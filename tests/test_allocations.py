@@ -33,9 +33,10 @@ def nrt_stats():
     _nrt_python.memsys_disable_stats()
 
 
-def _network_and_data(X, Y, sw, dtype, rng, loss, activation="tanh"):
+def _network_and_data(X, Y, sw, dtype, rng, loss, activation="tanh", input_scaling=False):
     """A softmax network and its data, or an identity one with a robust regression ``loss``."""
-    network = Network([7, 5, 4, 3], activation, "softmax" if loss is None else "identity", dtype)
+    out = "softmax" if loss is None else "identity"
+    network = Network([7, 5, 4, 3], activation, out, dtype, input_scaling)
     network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
     if loss is not None:
         loss = loss_parameters(loss, 3, delta=0.3, quantiles=(0.1, 0.5, 0.9))
@@ -43,15 +44,16 @@ def _network_and_data(X, Y, sw, dtype, rng, loss, activation="tanh"):
 
 
 def _allocations_of_one_epoch(
-    n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS, loss=None, activation="tanh"
-):
+    n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS, loss=None,
+    activation="tanh", input_scaling=False,
+):  # fmt: skip
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
     Y = rng.rand(n_samples, 3)
     if sparse_input:
         X[X < 0.5] = 0
         X = sparse.csr_matrix(X)
-    network, data = _network_and_data(X, Y, rng.rand(n_samples), dtype, rng, loss, activation)
+    network, data = _network_and_data(X, Y, rng.rand(n_samples), dtype, rng, loss, activation, input_scaling)
     work = network.workspace(batch_size, sparse_input)
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
@@ -81,11 +83,13 @@ def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dt
     assert few == n_arrays
 
 
-def _allocations_of_blocked_batch(n_rows, task, solver, dtype, dropout, options=DEFAULTS, loss=None):
+def _allocations_of_blocked_batch(
+    n_rows, task, solver, dtype, dropout, options=DEFAULTS, loss=None, input_scaling=False
+):
     """A batch's BLOCK (its gradient) or STEP (its update) call, as :mod:`fastbp._parallel` makes it."""
     rng = np.random.RandomState(0)
     X, Y = rng.randn(n_rows, 7), rng.rand(n_rows, 3)
-    network, data = _network_and_data(X, Y, rng.rand(n_rows), dtype, rng, loss)
+    network, data = _network_and_data(X, Y, rng.rand(n_rows), dtype, rng, loss, input_scaling=input_scaling)
     work = network.workspace(n_rows, False)
     state = np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
     optimizer = optimizer_tuple(
@@ -111,6 +115,25 @@ def test_blocked_batches_allocate_nothing(task, solver, dtype, dropout):
     few, n_arrays = _allocations_of_blocked_batch(10, task, solver, dtype, dropout)
     many, _ = _allocations_of_blocked_batch(200, task, solver, dtype, dropout)
     assert few == many == n_arrays
+
+
+# input scaling (its scaled first matrix in the workspace), the 7 scales after the 79
+# weights and intercepts a step group of their own
+SCALE_GROUPS = dict(group_bounds=[0, 79, 86], group_lr=[1.0, 6.0], group_eps=[1.0, 1.0])
+
+
+@pytest.mark.parametrize("solver", [ADAM, SGD])
+@pytest.mark.parametrize("sparse_input", [False, True])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_input_scaling_allocates_nothing_per_batch(solver, sparse_input, dtype):
+    args = (solver, sparse_input, dtype, "dropout", SCALE_GROUPS)
+    few, n_arrays = _allocations_of_one_epoch(40, 10, *args, input_scaling=True)
+    many, _ = _allocations_of_one_epoch(400, 10, *args, input_scaling=True)
+    assert many == few == n_arrays
+    for task in (BLOCK, STEP):
+        few, n_arrays = _allocations_of_blocked_batch(10, task, solver, dtype, "dropout", input_scaling=True)
+        many, _ = _allocations_of_blocked_batch(200, task, solver, dtype, "dropout", input_scaling=True)
+        assert few == many == n_arrays
 # every option of the optimizer step on: per-step schedules (warmup included),
 # decoupled weight decay, gradient clipping (a norm small enough to clip)
 OPTIONS = {

@@ -573,6 +573,27 @@ for _param, _values in (
             params={**_set, "solver": _solver},
         )
 
+# -- input scaling: any solver; its step size factor Adam only -----------------------
+for _param, _values in (
+    ("input_scaling", [("yes", "str"), (1, "int"), (None, "none")]),
+    ("input_scale_learning_rate_factor", [(0.0, "zero"), (-6.0, "negative"), ("6", "str"), (None, "none")]),
+):
+    for _value, _name in _values:
+        TABLE += _expand(
+            f"{_param}-{_name}",
+            BOTH,
+            TRAIN,
+            f"The '{_param}' parameter of Backprop(Classifier|Regressor) must be",
+            params={_param: _value},
+        )
+for _solver in ("sgd", "lbfgs"):
+    TABLE += _expand(
+        f"input_scale_learning_rate_factor-{_solver}",
+        BOTH,
+        (FIT,),
+        rf"input_scale_learning_rate_factor=6.0 applies to solver='adam' only, not to solver='{_solver}'",
+        params={"input_scaling": True, "input_scale_learning_rate_factor": 6.0, "solver": _solver},
+    )
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN labels
 @pytest.mark.parametrize("call, match", TABLE)
@@ -619,6 +640,8 @@ INVALID_PARAMETERS = {
     "weight_decay_schedule": "flat",
     "learning_rate_scaling": "fan_out",
     "intercept_learning_rate_factor": 0.0,
+    "input_scaling": "yes",
+    "input_scale_learning_rate_factor": 0.0,
     "delta": 0.0,  # regressor only
     "quantile": 1.5,  # regressor only
 }

@@ -52,6 +52,7 @@ OPTIONS = {
     "clipping": ({"max_grad_norm": 1.0}, ["gradient clipping"]),
     "flat_cos": ({"weight_decay": 0.1, "weight_decay_schedule": "flat_cos"}, ["flat_cos schedule"]),
     "fan_in": ({"learning_rate_scaling": "fan_in"}, ["per-layer step sizes"]),
+    "input_scaling": ({"input_scaling": True}, ["input scaling"]),
     "huber": ({"loss": "huber"}, ["robust losses"]),
     "sparse": ({"sparse": True}, ["sparse input"]),
 }
