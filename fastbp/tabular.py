@@ -24,6 +24,9 @@ What is translated as it is, per RealMLP-TD:
   (``learning_rate_scaling='fan_in'``), so RealMLP's learning rates carry
   over (0.04 for classification, 0.2 for regression) and ``coefs_`` are the
   effective weights; the intercepts' step size is a tenth;
+- a learnable scale per input column in front of the network, starting at
+  1, with six times the step size (``input_scaling``, fitted as
+  ``estimator_.input_scale_``);
 - numeric columns: robust scaling and smooth clipping
   (:class:`~fastbp.RobustSmoothClipScaler`); categorical columns of at
   most 9 categories: one-hot, scaled with the numeric columns;
@@ -38,8 +41,10 @@ Where this departs from RealMLP-TD, and why:
 - **Initialisation** is scikit-learn's Glorot rule, where RealMLP draws
   the NTK weights from a standard normal (effective weights of variance
   ``1 / fan_in``) and its biases by its 'he+5' rule.
-- **Not built yet:** RealMLP's periodic numeric embeddings (PBLD), its
-  learnable per-feature scaling layer and its parametric activations.
+- **The scaling layer is not decayed**, where RealMLP-TD decays it by the
+  weights' weight decay times its step-size factor (6).
+- **Not built yet:** RealMLP's periodic numeric embeddings (PBLD) and its
+  parametric activations.
 - **Categorical columns of more than 9 categories are one-hot too**
   (sparse, not scaled), where RealMLP learns an embedding of width 8 for
   each: the first layer's weights on a one-hot column are an embedding of
@@ -131,6 +136,8 @@ class _TabularBase(BaseEstimator):
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "learning_rate_scaling": [StrOptions({"fan_in"}), None],
         "intercept_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
+        "input_scaling": ["boolean"],
+        "input_scale_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [StrOptions({"constant", "cosine", "warmup_cosine", "coslog4"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -156,6 +163,8 @@ class _TabularBase(BaseEstimator):
             learning_rate_init=self.learning_rate_init,
             learning_rate_scaling=self.learning_rate_scaling,
             intercept_learning_rate_factor=self.intercept_learning_rate_factor,
+            input_scaling=self.input_scaling,
+            input_scale_learning_rate_factor=self.input_scale_learning_rate_factor,
             learning_rate=self.learning_rate,
             max_iter=self.max_iter,
             batch_size=self.batch_size,
@@ -279,6 +288,12 @@ _SHARED_PARAMETERS = """
         (:class:`~fastbp.BackpropClassifier`'s ``learning_rate_scaling``).
     intercept_learning_rate_factor : float > 0, default=0.1
         Multiplies the intercepts' step size.
+    input_scaling : bool, default=True
+        A learnable scale per input column (after the preprocessing) in
+        front of the network (:class:`~fastbp.BackpropClassifier`'s
+        ``input_scaling``).
+    input_scale_learning_rate_factor : float > 0, default=6.0
+        Multiplies the scales' step size.
     learning_rate : {'coslog4', 'cosine', 'warmup_cosine', 'constant'}, default='coslog4'
         Schedule of the step size over the run
         (:class:`~fastbp.BackpropClassifier`'s ``learning_rate``).
@@ -335,7 +350,7 @@ _SHARED_ATTRIBUTES = """
     preprocessor_ : sklearn.compose.ColumnTransformer or None
         The fitted preprocessing (imputation statistics, categories,
         scaling); None for sparse input, which the network takes as it is.
-    categorical_features_ : ndarray of bool of shape (n_features_in_,)
+    categorical_features_ : ndarray of bool of shape (n_features,)
         Which input columns were treated as categorical.
     coefs_, intercepts_ : list of ndarray
         The dense layers' weights and biases (``estimator_``'s).
@@ -390,6 +405,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         learning_rate_init=0.04,
         learning_rate_scaling="fan_in",
         intercept_learning_rate_factor=0.1,
+        input_scaling=True,
+        input_scale_learning_rate_factor=6.0,
         learning_rate="coslog4",
         max_iter=256,
         batch_size=256,
@@ -414,6 +431,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         self.learning_rate_init = learning_rate_init
         self.learning_rate_scaling = learning_rate_scaling
         self.intercept_learning_rate_factor = intercept_learning_rate_factor
+        self.input_scaling = input_scaling
+        self.input_scale_learning_rate_factor = input_scale_learning_rate_factor
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -516,6 +535,8 @@ class TabularRegressor(RegressorMixin, _TabularBase):
         learning_rate_init=0.2,
         learning_rate_scaling="fan_in",
         intercept_learning_rate_factor=0.1,
+        input_scaling=True,
+        input_scale_learning_rate_factor=6.0,
         learning_rate="coslog4",
         max_iter=256,
         batch_size=256,
@@ -539,6 +560,8 @@ class TabularRegressor(RegressorMixin, _TabularBase):
         self.learning_rate_init = learning_rate_init
         self.learning_rate_scaling = learning_rate_scaling
         self.intercept_learning_rate_factor = intercept_learning_rate_factor
+        self.input_scaling = input_scaling
+        self.input_scale_learning_rate_factor = input_scale_learning_rate_factor
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.batch_size = batch_size

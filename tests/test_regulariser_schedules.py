@@ -220,7 +220,7 @@ def test_epoch_is_its_steps_with_the_rates_set_by_hand(dtype, solver):
 def test_the_default_tuple_names_no_schedule_kernel():
     empty = np.empty(0)
     fields = _backprop.optimizer_tuple(np.float64, empty, empty, drop_rates=[0.5], weight_decay=0.1)
-    assert fields[23:] == (0, 0)
+    assert fields[23:25] == (0, 0)
     fields = _backprop.optimizer_tuple(
         np.float64, empty, empty, drop_schedule=FLAT_COS, decay_schedule=PER_EPOCH, weight_decay=0.1
     )

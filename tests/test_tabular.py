@@ -77,7 +77,8 @@ def test_network_is_a_backprop_estimator_on_the_preprocessed_columns():
     for name, value in dict(
         activation="selu", beta_2=0.95, learning_rate="coslog4", dropout=0.15, label_smoothing=0.1,
         dropout_schedule="flat_cos", weight_decay_schedule="flat_cos",
-        weight_decay=0.02, learning_rate_scaling="fan_in", intercept_learning_rate_factor=0.1, early_stopping=True, validation_fraction=0.2, n_iter_no_change=np.inf, alpha=0.0,
+        weight_decay=0.02, learning_rate_scaling="fan_in", intercept_learning_rate_factor=0.1, input_scaling=True,
+        input_scale_learning_rate_factor=6.0, early_stopping=True, validation_fraction=0.2, n_iter_no_change=np.inf, alpha=0.0,
         batch_size=256,
     ).items():  # fmt: skip
         assert params[name] == value, name
