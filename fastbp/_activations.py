@@ -72,6 +72,24 @@ SQRT_2_OVER_PI = 0.7978845608028654  # GELU's tanh approximation
 GELU_TANH_CUBIC = 0.044715
 INV_SQRT2 = 0.7071067811865476
 INV_SQRT_2PI = 0.3989422804014327  # the normal density's factor
+TAIL_FLUSH = 2.0**-63  # the square root of float32's smallest normal number (see flushed)
+
+
+@inline_kernel
+def flushed(a, d, T):
+    """``(a, d)``, each 0 where it is smaller than ``TAIL_FLUSH`` in size (NaN stays).
+
+    The activations built on exp reach values like 1e-30 in their tails.
+    Products of such values with the small deltas and weights of the next
+    products underflow to subnormal numbers, each of which the CPU handles
+    by a microcode assist of ~100 cycles: a float32 gelu network on digits
+    trained 1.46x slower than a tanh one, and as fast once its outputs
+    below 1e-20 were 0. ``TAIL_FLUSH = 2^-63``: any product of two values
+    above it is a normal float32; it is far below either precision's
+    resolution of an activation next to its layer's others.
+    """
+    tiny, zero = T(TAIL_FLUSH), T(0.0)
+    return (zero if abs(a) < tiny else a), (zero if abs(d) < tiny else d)
 
 
 @inline_kernel
@@ -81,14 +99,14 @@ def leaky_relu_with_derivative(z, one, slope):
 
 
 @inline_kernel
-def elu_with_derivative(x, scale, alpha):
+def elu_with_derivative(x, scale, alpha, T):
     """``scale * x`` above 0, ``scale * alpha * (e^x - 1)`` below: elu, or selu with its constants.
 
     Like the functions below, in ``x``'s precision, every constant given in
     (or made by) ``x``'s type ``T``.
     """
     e, em1 = exp_and_expm1(x)  # (used below 0 only)
-    return (scale * x, scale) if x > 0 else (scale * alpha * em1, scale * alpha * e)
+    return (scale * x, scale) if x > 0 else flushed(scale * alpha * em1, scale * alpha * e, T)
 
 
 @inline_kernel
@@ -96,7 +114,7 @@ def gelu_with_derivative(x, T):
     """``x Phi(x)``, Phi the normal CDF ``erfc(-x / sqrt 2) / 2``: ``f' = Phi + x phi``."""
     c, gauss = erfc_and_gaussian(-x * T(INV_SQRT2))
     cdf = T(0.5) * c
-    return x * cdf, cdf + x * T(INV_SQRT_2PI) * gauss
+    return flushed(x * cdf, cdf + x * T(INV_SQRT_2PI) * gauss, T)
 
 
 @inline_kernel
@@ -114,7 +132,7 @@ def sigmoid_gate_with_derivative(x, w, cubic, T):
     e = exp_either(-abs(y))
     p = one / (one + e)
     s, c = (p, e * p) if y >= 0 else (e * p, p)  # sigmoid(y), sigmoid(-y): no cancellation
-    return x * s, s + x * s * c * w * (one + T(3.0) * cubic * xc * xc)
+    return flushed(x * s, s + x * s * c * w * (one + T(3.0) * cubic * xc * xc), T)
 
 
 @inline_kernel
@@ -132,7 +150,7 @@ def mish_with_derivative(x, T):
     g = num * inv
     p = one / (one + e)
     sig = p if x >= 0 else e * p
-    return x * g, g + x * sig * (rest * inv) * (one + g)
+    return flushed(x * g, g + x * sig * (rest * inv) * (one + g), T)
 
 
 @inline_kernel
@@ -140,7 +158,7 @@ def softplus_with_derivative(x, T):
     """``log(1 + e^x) = max(x, 0) + log(1 + e^-|x|)``, for any x: ``f' = sigmoid(x)``."""
     e = exp_either(-abs(x))
     log1p_e, p = log1p_and_reciprocal(e)  # p = 1 / (1 + e)
-    return (T(0.0) if x < 0 else x) + log1p_e, (p if x >= 0 else e * p)
+    return flushed((T(0.0) if x < 0 else x) + log1p_e, (p if x >= 0 else e * p), T)
 
 
 def _keeping_args(dtype):
@@ -181,7 +199,7 @@ def keeping_activation_inplace(Z, bias, code, derivs, backward):
         scale, alpha = (T(SELU_SCALE), T(SELU_ALPHA)) if code == SELU else (T(1.0), T(1.0))
         for r in range(n):
             for j in range(m):
-                a, d = elu_with_derivative(Z[r, j] + bias[j], scale, alpha)
+                a, d = elu_with_derivative(Z[r, j] + bias[j], scale, alpha, T)
                 Z[r, j] = a
                 if keep:
                     derivs[r, j] = d
