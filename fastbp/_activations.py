@@ -15,7 +15,7 @@ once per unit and training step.
 Those eight live in one kernel of their own, :func:`keeping_activation_inplace`,
 with a loop per activation so that each vectorizes (an if-chain inside one
 loop ran 3-6x slower). Compiled with the entry point it would have added
-1.5-2 s to every cold compile; it is compiled on first use instead, and the
+1.5-3 s to every cold compile; it is compiled on first use instead, and the
 entry point calls it through its address (:class:`fastbp._jit.LazyKernel`).
 tanh and logistic have such a kernel too (:func:`smooth_activation_inplace`):
 the entry point itself holds only relu and identity, what a default fit
@@ -166,7 +166,7 @@ def _keeping_args(dtype):
     return (matrix, vector, LEAKY_RELU, matrix, False)
 
 
-@lazy_kernel("activations", _keeping_args, seconds=2)
+@lazy_kernel("activations", _keeping_args, seconds=3)
 def keeping_activation_inplace(Z, bias, code, derivs, backward):
     """The forward or backward step of a layer whose activation keeps ``f'(z)``.
 
@@ -177,8 +177,9 @@ def keeping_activation_inplace(Z, bias, code, derivs, backward):
 
     Compiled on first use, not with the entry point, and called through its
     address (see :class:`fastbp._jit.LazyKernel`): its loops, one per activation
-    so that each vectorizes, take 1.5-2 s to compile, which fits that use
-    only scikit-learn's four activations then never pay.
+    so that each vectorizes, take 2.4-2.9 s to compile (1.4-1.9 s before
+    float32 got its own arithmetic), which fits that use only scikit-learn's
+    four activations then never pay.
     """
     n, m = Z.shape
     keep = derivs.shape[0] > 0

@@ -32,7 +32,7 @@ _PARAMETERS_DOC = """
         activation after it (factor 2 for 'logistic', 6 for the others),
         the output layer for the last hidden one; 'selu' gets no LeCun
         initialisation. The kernel of the activations beyond scikit-learn's
-        four is compiled the first time one is used (about 2 s, once per
+        four is compiled the first time one is used (about 3 s, once per
         machine and dtype). ``to_sklearn`` refuses them, and different
         activations per layer.
     solver : {'lbfgs', 'sgd', 'adam'}, default='adam'

@@ -36,7 +36,7 @@ machine pays it). Where it goes, measured on the cold first fit on digits
   the code it runs: 4.8 s for float64 and 4.8 s for float32 in the same
   series (``run``: 2,330 -> 1,406 numba IR variables, 10,000 -> 6,500
   lines of optimised LLVM IR). A lazy kernel costs its first user
-  0.05-0.5 s (the newer activations' 1.4-1.6 s), and nothing to anyone
+  0.05-0.5 s (the newer activations' 2.4-2.9 s), and nothing to anyone
   else.
 
 What costs, as rules of thumb measured here: each ``for`` loop ~30 ms (a

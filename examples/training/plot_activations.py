@@ -6,7 +6,7 @@ Hidden activations, one per layer
 Besides scikit-learn's four (identity, logistic, tanh, relu), fastbp has
 ``leaky_relu``, ``elu``, ``selu``, ``gelu``, ``gelu_tanh``, ``silu``,
 ``mish`` and ``softplus``, and ``activation`` may name one per hidden
-layer. The first fit with one of them compiles their kernel (about 2 s,
+layer. The first fit with one of them compiles their kernel (about 3 s,
 once per machine and dtype).
 """
 
