@@ -177,7 +177,7 @@ def keeping_activation_inplace(Z, bias, code, derivs, backward):
 
     Compiled on first use, not with the entry point, and called through its
     address (see :class:`fastbp._jit.LazyKernel`): its loops, one per activation
-    so that each vectorizes, take 2.4-2.9 s to compile (1.4-1.9 s before
+    so that each vectorizes, take 2.4-2.9 s to compile (1.2-1.9 s before
     float32 got its own arithmetic), which fits that use only scikit-learn's
     four activations then never pay.
     """
