@@ -556,8 +556,8 @@ def optimizer_tuple(
     decoupled decay. ``drop_schedule`` and ``decay_schedule`` (``PER_EPOCH``:
     constant, or ``FLAT_COS``) scale the dropout rates and the weight decay
     of each step by their schedule's factor there. ``max_grad_norm`` is the
-    clipping norm (0: off; a
-    clipped ``STEP`` must step every parameter, since the norm is global).
+    clipping norm (0: off; a clipped ``STEP`` must step every parameter,
+    since the norm is global).
     ``group_bounds`` (``n_groups + 1`` offsets into the parameters),
     ``group_lr`` and ``group_eps`` give Adam's step size and epsilon a
     factor per group (:func:`fastbp._optimizers.grouped_adam_step_inplace`;

@@ -237,16 +237,7 @@ def _exp_single(x):
     return f(np.inf) if x > f(88.72283) else result  # ln(largest float32)
 
 
-def _exp_in(T):
-    exp_t = exp if T is np.float64 else _exp_single
-
-    def exp_either(x):
-        return exp_t(x)
-
-    return exp_either
-
-
-exp_either = by_precision(_exp_in(np.float64), _exp_in(np.float32))
+exp_either = by_precision(lambda x: exp(x), lambda x: _exp_single(x))
 exp_either.__doc__ = "``e ** x`` in ``x``'s precision (float64: :func:`exp`)."
 
 

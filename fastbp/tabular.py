@@ -117,14 +117,10 @@ def _categorical_mask(X, categorical_features):
 
 
 def _n_categories(column):
-    """The number of distinct non-missing values of one column (a Series or an array)."""
-    values = column.dropna() if hasattr(column, "dropna") else column[~_is_missing(column)]
-    return len(np.unique(np.asarray(values, dtype=object).astype(str)))
-
-
-def _is_missing(values):
-    values = np.asarray(values, dtype=object)
-    return np.array([v is None or (isinstance(v, float) and np.isnan(v)) for v in values], dtype=bool)
+    """The number of distinct non-missing values of one column (a Series or a 1-D array)."""
+    if hasattr(column, "nunique"):  # a pandas Series: its own notion of missing
+        return int(column.nunique(dropna=True))
+    return len({v for v in np.asarray(column, dtype=object) if not (v is None or v != v)})  # (NaN != NaN)
 
 
 class _TabularBase(BaseEstimator):
@@ -194,7 +190,7 @@ class _TabularBase(BaseEstimator):
             # the median would make them dense
             self.preprocessor_ = None
             self.categorical_features_ = np.zeros(X.shape[1], dtype=bool)
-            return X.astype(self.dtype)
+            return self._as_network_input(X)
         mask = _categorical_mask(X, self.categorical_features)
         self.categorical_features_ = mask
         columns = np.flatnonzero(~mask)
