@@ -27,9 +27,17 @@ fastbp.bench``):
 - A compiled parallel loop (numba's ``prange``) over blocks added 3.5 s to
   the cold compile, and the cold compile is a budget of 5 s per dtype.
 - Python threads around the one compiled entry point, which releases the
-  GIL, add no compiled code; a batch costs two hand-offs (~20 us) and one
-  call of the entry point per block and per slice (~4 us each), against
-  milliseconds of arithmetic in the batches that are blocked.
+  GIL, add no code to it. Handing each phase of each batch to them from
+  Python cost 70-100 us per hand-off on a 2-vCPU virtual machine, so that
+  W4 (two blocks of 0.25 ms) trained no faster on 2 threads than on 1.
+  Each thread now runs the whole epoch in one compiled call
+  (:func:`fastbp._handoff.blocked_epoch`), calling the entry point's
+  machine code by address and meeting the others at a spinning barrier:
+  W4's epoch on 2 threads went from 117-145 ms to 73-91 ms (medians of
+  three alternating runs each, a noisy host), where one thread took
+  99-116 ms. That loop
+  costs the first blocked fit of a dtype 1.8-1.9 s of compile, once per
+  machine.
 
 How many threads a fit uses: :func:`get_num_threads`, at most the number
 of blocks. Concurrent fits share them: a fit takes worker threads only
@@ -45,7 +53,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from . import _backprop, _threads
+from . import _backprop, _handoff, _threads
 
 # a batch is cut into blocks of at least this many rows and of at least
 # this many multiply-adds each (forward and backward pass), at most this many.
@@ -189,76 +197,63 @@ class BlockedEpochs:
 
     def __init__(self, network, sparse_input, batch_size, n_blocks, n_workers):
         self.block_rows = -(-batch_size // n_blocks)
-        self.grads = np.zeros((n_blocks, network.n_params), dtype=network.dtype)
-        # each block's buffers, its gradient a row of ``grads``
-        self.works = [network.workspace(self.block_rows, sparse_input, grad=grad) for grad in self.grads]
+        works = [network.workspace(self.block_rows, sparse_input) for _ in range(n_blocks)]
+        # each buffer of the blocks' ``work`` tuples, one row per block
+        self.stacks = tuple(np.stack([w[i] for w in works]) for i in (0, 1, 2, 4, 5, 6))
+        self.block_start = works[0][3]
         self.n_params = network.n_params
         self.n_coef = int(network.bias_start[0])
-        self.slices = [(lo, min(lo + STEP_SLICE, self.n_params)) for lo in range(0, self.n_params, STEP_SLICE)]
+        self.slices = np.array(
+            [(lo, min(lo + STEP_SLICE, self.n_params)) for lo in range(0, self.n_params, STEP_SLICE)], dtype=np.int64
+        )
+        self.losses = np.zeros(n_blocks)
+        self.sumsqs = np.zeros(len(self.slices))
         self.n_threads = 1 + n_workers
         self.pool = _executor() if n_workers else None
-        self._empty = np.empty((0, 0), dtype=network.dtype)
+        self._address = None
 
-    def _in_threads(self, task, n_items):
-        """``task(i)`` for every ``i < n_items``; thread ``k`` takes ``i = k, k + T, ...``."""
-
-        def share(k):
-            return [task(i) for i in range(k, n_items, self.n_threads)]
-
-        futures = [self.pool.submit(share, k) for k in range(1, min(self.n_threads, n_items))]
-        try:
-            mine = share(0)
-        finally:  # (also on KeyboardInterrupt: no thread may still be writing when the caller goes on)
-            wait(futures)
-        results = [None] * n_items
-        results[0 :: self.n_threads] = mine
-        for k, future in enumerate(futures, start=1):
-            results[k :: self.n_threads] = future.result()
-        return results
+    def _run_address(self, net, data, optimizer, rows):
+        """``run``'s machine code for a block's arguments (compiled or loaded on first use)."""
+        if self._address is None:
+            xbufs, acts, deltas, grads, derivs, scaled = self.stacks
+            work = (xbufs[0], acts[0], deltas[0], self.block_start, grads[0], derivs[0], scaled[0])
+            args = (_backprop.BLOCK, net, data, work, optimizer, rows[:1], self.block_rows, grads[:0, :0])
+            self._address = _handoff.run_address(args)
+        return self._address
 
     def epoch(self, net, data, work, optimizer, rows, batch_size):
         """One epoch over ``rows``; returns ``(loss_sum, t)`` as :func:`fastbp._backprop.run_epoch`.
 
-        ``work`` (the serial epoch's buffers) is not used.
+        Every thread runs :func:`fastbp._handoff.blocked_epoch` for the
+        whole epoch. ``work`` (the serial epoch's buffers) is not used.
         """
-        run = _backprop._run  # (compiles, with its notice, on a first call)
-        params, sw = net[0], data[6]
-        t, step_0 = optimizer[_backprop.T], optimizer[_backprop.STEP_0]
-        alpha, max_grad_norm = optimizer[2], optimizer[_backprop.MAX_GRAD_NORM]
+        params, max_grad_norm = net[0], optimizer[_backprop.MAX_GRAD_NORM]
         # clipping scales by the norm of the whole gradient: one slice, all of it
-        slices = [(0, self.n_params)] if max_grad_norm > 0 else self.slices
+        slices = np.array([(0, self.n_params)], dtype=np.int64) if max_grad_norm > 0 else self.slices
+        rows = np.ascontiguousarray(rows, dtype=np.int64)
+        address = self._run_address(net, data, optimizer, rows)
         # (not a BLAS dot, whose summation order could follow NumPy's thread count)
         sumsq = float(np.square(params[: self.n_coef], dtype=np.float64).sum())
-        loss_sum = 0.0
-        br = self.block_rows
-        for b, start in enumerate(range(0, rows.shape[0], batch_size)):
-            batch = rows[start : start + batch_size]
-            nb = batch.shape[0]
-            n_blk = -(-nb // br)
+        sync = np.zeros(3, dtype=np.int64)  # the barrier's count, generation and abort flag
 
-            _threads.hold_one_thread()
-            # the blocks' forward passes are step step_0 + b (a dropout schedule's)
-            at_step = optimizer[: _backprop.STEP_0] + (step_0 + b,) + optimizer[_backprop.STEP_0 + 1 :]
+        def share_args(k):
+            return (address, k, self.n_threads, sync, net, data, self.stacks, self.block_start, optimizer, rows,
+                    batch_size, self.block_rows, slices, self.losses, self.sumsqs, sumsq)  # fmt: skip
 
-            def block(j):
-                part = batch[j * br : (j + 1) * br]
-                return run(_backprop.BLOCK, net, data, self.works[j], at_step, part, br, self._empty)[0]
+        def share(k):
+            try:
+                return _handoff.blocked_epoch(*share_args(k))
+            except BaseException:
+                sync[2] = 1  # (the other threads stop waiting for this one)
+                raise
 
-            losses = self._in_threads(block, n_blk)
-            sw_sum = float(sw[batch].sum(dtype=np.float64))
-            if not sw_sum > 0:
-                continue
-            loss_sum += nb * (sum(losses) + 0.5 * alpha * sumsq) / sw_sum
-            grads = self.grads[:n_blk]
-
-            def step(i):
-                lo, hi = slices[i]
-                fields = list(optimizer)  # (one per thread: each steps its own slice)
-                fields[_backprop.T], fields[_backprop.LO], fields[_backprop.HI] = t, lo, hi
-                fields[_backprop.STEP_0] = step_0 + b
-                return run(_backprop.STEP, net, data, self.works[0], tuple(fields), batch, nb, grads)
-
-            results = self._in_threads(step, len(slices))
-            sumsq = sum(r[0] for r in results)
-            t = results[0][1]
+        _threads.hold_one_thread()
+        _handoff.ready(share_args(0))  # (compiled before the threads call it)
+        futures = [self.pool.submit(share, k) for k in range(1, self.n_threads)]
+        try:
+            loss_sum, t = share(0)
+        finally:  # (also on KeyboardInterrupt: no thread may still be writing when the caller goes on)
+            wait(futures)
+        for future in futures:
+            future.result()  # (raises a helper's exception)
         return loss_sum, t

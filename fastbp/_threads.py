@@ -141,9 +141,8 @@ def hold_one_thread():
     thread may set it at any time (for example by leaving its own
     ``threadpool_limits`` block), after which products with an inner
     dimension above a few hundred round differently. The training loops
-    call this before every epoch (blocked fits: before every batch), so a
-    change lasts at most until then; its cost is one call into the library
-    (~2 us).
+    call this before every epoch, so a change lasts at most until then;
+    its cost is one call into the library (~2 us).
     """
     if _users:  # (read without the lock: at worst one needless call)
         for lib in _controller.lib_controllers:

@@ -40,4 +40,7 @@ def warm_up(dtypes=("float64", "float32")):
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", ConvergenceWarning)
             BackpropRegressor(hidden_layer_sizes=(1,), max_iter=1).fit(X, X[:, 0]).predict(X)
+            # large enough to be trained in blocks: their epoch loop (fastbp._handoff)
+            X = np.zeros((128, 200), dtype=dtype)
+            BackpropRegressor(hidden_layer_sizes=(256,), batch_size=128, max_iter=1).fit(X, X[:, 0])
         ready_every_option(dtype)

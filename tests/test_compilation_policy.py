@@ -10,10 +10,10 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 import fastbp
-from fastbp import _activations, _backprop, _cache, _elementary, _jit, _losses, _optimizers, _regularisers
+from fastbp import _activations, _backprop, _cache, _elementary, _handoff, _jit, _losses, _optimizers, _regularisers
 
 PACKAGE = Path(fastbp.__file__).parent
-KERNEL_MODULES = [_activations, _backprop, _elementary, _losses, _optimizers, _regularisers]
+KERNEL_MODULES = [_activations, _backprop, _elementary, _handoff, _losses, _optimizers, _regularisers]
 
 
 def test_fastmath_flags_leave_isfinite_working():

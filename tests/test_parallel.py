@@ -13,7 +13,7 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.neural_network import MLPClassifier
 from threadpoolctl import threadpool_limits
 
-from fastbp import BackpropClassifier, BackpropRegressor, _backprop, _parallel, _threads
+from fastbp import BackpropClassifier, BackpropRegressor, _backprop, _handoff, _parallel, _threads
 from fastbp._network import Network, as_kernel_data
 from fastbp._optimizers import ADAM, SGD
 
@@ -271,3 +271,47 @@ def test_worker_budget():
             with _parallel.worker_threads(8) as second:
                 assert second == 0  # the first fit holds every free core
         assert _parallel._workers_in_use == 0 and _parallel._fits_running == 0
+
+
+@pytest.mark.usefixtures("blas_allows_all")
+def test_a_failing_thread_stops_the_others_waiting(monkeypatch):
+    """A helper whose epoch call fails before it reaches the barrier: the fit raises its error, nothing hangs."""
+    X, y = make_regression(n_samples=120, n_features=6, random_state=0)
+    kw = dict(hidden_layer_sizes=(16,), batch_size=60, max_iter=2, random_state=0)
+    with _parallel.num_threads(2):
+        BackpropRegressor(**kw).fit(X, y)  # (compiles the epoch loop before it is replaced)
+        real = _handoff.blocked_epoch
+
+        def failing(*args):
+            if args[1] == 1:  # thread 1
+                raise RuntimeError("helper failed")
+            return real(*args)
+
+        monkeypatch.setattr(_handoff, "blocked_epoch", failing)
+        monkeypatch.setattr(_handoff, "ready", lambda args: None)
+        with pytest.raises(RuntimeError, match="helper failed"):
+            BackpropRegressor(**kw).fit(X, y)
+    assert _parallel._workers_in_use == 0 and _parallel._fits_running == 0
+
+
+def test_barrier_waits_for_every_thread():
+    """Four threads, each adding to a shared count between barriers, see every other's addition."""
+    sync = np.zeros(3, dtype=np.int64)
+    counts = np.zeros(4, dtype=np.int64)
+    seen = []
+
+    def worker(k):
+        for round_ in range(1, 201):
+            counts[k] = round_
+            assert _handoff._barrier(sync, 4)
+            seen.append(counts.min() >= round_)
+            assert _handoff._barrier(sync, 4)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(seen) == 800 and all(seen)
+    sync[2] = 1  # aborted: a lone arrival does not wait
+    assert not _handoff._barrier(sync, 2)
