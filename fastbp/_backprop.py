@@ -275,15 +275,16 @@ def input_scale_into(params, grad, scaled_coef, scale_start, n_out, backward):
     n_in = params.shape[0] - scale_start
     for j in range(n_in):
         s = params[scale_start + j]
-        row = j * n_out
+        # (unsigned: see fastbp._optimizers.adam_step_inplace)
+        row, stop = np.uint64(j * n_out), np.uint64((j + 1) * n_out)
         if backward:
             acc = 0.0
-            for k in range(row, row + n_out):
+            for k in range(row, stop):
                 acc += params[k] * grad[k]
                 grad[k] *= s
             grad[scale_start + j] = acc
         else:
-            for k in range(row, row + n_out):
+            for k in range(row, stop):
                 scaled_coef[k] = s * params[k]
     return 0.0
 
@@ -378,7 +379,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
             # the batch's raw gradient: its blocks' summed in block order
             # (whichever threads computed them), into the first block's
             for b in range(1, out.shape[0]):
-                for j in range(lo, hi):
+                for j in range(np.uint64(lo), np.uint64(hi)):  # (unsigned: see adam_step_inplace)
                     grad_out[j] += out[b, j]
             g = grad_out
             loss = 0.0

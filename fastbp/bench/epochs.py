@@ -17,6 +17,8 @@ from fastbp import BackpropClassifier, BackpropRegressor
 from ._workloads import ALPHA, LEARNING_RATE, QUICK_MAX_SAMPLES, SEED, epoch_flops, layer_units
 
 ENGINES = ("fastbp", "sklearn", "torch", "gemm_floor")
+# pause before each timed call when libraries run on several threads (time_interleaved)
+SETTLE_SECONDS = 0.3
 
 
 def blas_peak_gflops(dtype, size, budget=1.0):
@@ -282,7 +284,7 @@ def gemm_floor_engine(units, X, batch_size):
     return Engine(epoch, lambda: {"dot_calls_per_epoch": n_batches * (3 * n_layers - 1)})
 
 
-def time_interleaved(engines, repeats):
+def time_interleaved(engines, repeats, settle=0.0):
     """Seconds per epoch of every engine, ``repeats`` timed calls each, round-robin.
 
     Interleaving spreads slow phases of a busy machine over all engines
@@ -292,6 +294,11 @@ def time_interleaved(engines, repeats):
     ----------
     engines : dict of str to Engine
     repeats : int
+    settle : float, default=0.0
+        Seconds to wait before each timed call. With several threads per
+        library, the previous engine's idle worker threads keep spinning
+        for a while after it returns (OpenBLAS's for about 0.1 s) and take
+        cores from the next engine; waiting lets them go to sleep.
 
     Returns
     -------
@@ -300,6 +307,7 @@ def time_interleaved(engines, repeats):
     times = {name: [] for name in engines}
     for _ in range(repeats):
         for name, engine in engines.items():
+            time.sleep(settle)
             start = time.perf_counter()
             engine.epoch()
             times[name].append((time.perf_counter() - start) / engine.epochs_per_call)
@@ -376,7 +384,9 @@ def run_workload(workload, dtype, repeats, quick, threads, log=print):
         }
         engines = {name: engine for name, engine in engines.items() if engine is not None}
         log(f" {repeats} timed runs of {', '.join(engines)} ...", end="", flush=True)
-        times = time_interleaved(engines, repeats)
+        # (on one thread each, no library leaves threads spinning)
+        settle = SETTLE_SECONDS if threads is None or threads > 1 else 0.0
+        times = time_interleaved(engines, repeats, settle=settle)
     log(" done")
 
     result["torch"] = None
