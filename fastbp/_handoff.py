@@ -20,7 +20,7 @@ from numba.core.errors import TypingError
 from numba.extending import intrinsic
 
 from ._backprop import BLOCK, STEP, run, view
-from ._jit import compile_ahead, kernel
+from ._jit import call_codegen, compile_ahead, kernel
 
 
 _RUN_RESULT = types.Tuple((types.float64, types.int64))  # ``run``'s ``(loss_sum, t)``
@@ -61,27 +61,10 @@ def _fetch_add(typingctx, flags, i, value):
 
 @intrinsic
 def _call_run(typingctx, address, args):
-    """``run(*args)`` at ``address`` (its machine code for these argument types); its ``(float, int)`` result.
-
-    As :func:`fastbp._jit.call_at`, for ``run``'s return type.
-    """
+    """``run(*args)`` at ``address`` (its machine code for these argument types); its ``(float, int)`` result."""
     if not (isinstance(address, types.Integer) and isinstance(args, types.BaseTuple)):
         raise TypingError(f"_call_run() takes an integer address and a tuple, got {address}, {args}")
-    restype = _RUN_RESULT
-
-    def codegen(context, builder, signature, llargs):
-        argtys = list(args)
-        call_conv = context.call_conv
-        fnty = call_conv.get_function_type(restype, argtys)
-        fn = builder.inttoptr(llargs[0], fnty.as_pointer())
-        retptr = cgutils.alloca_once(builder, call_conv.get_return_type(restype).pointee)
-        excinfo = cgutils.alloca_once(builder, fnty.args[1].pointee)
-        values = cgutils.unpack_tuple(builder, llargs[1], len(argtys))
-        packed = call_conv._get_arg_packer(argtys).as_arguments(builder, values)
-        builder.call(fn, [retptr, excinfo, *packed])
-        return context.get_returned_value(builder, restype, builder.load(retptr))
-
-    return restype(address, args), codegen
+    return _RUN_RESULT(address, args), call_codegen(_RUN_RESULT, args)
 
 
 @kernel

@@ -187,32 +187,40 @@ def lazy_kernel(label, example_args, seconds=0):
     return lambda func: LazyKernel(func, example_args, label, seconds)
 
 
+def call_codegen(restype, args):
+    """The code of a call of the kernel at an address with the tuple ``args``, returning ``restype``.
+
+    The call follows numba's calling convention for the argument types,
+    which must be the kernel's signature; the kernel's status (whether it
+    raised) is not read.
+    """
+
+    def codegen(context, builder, signature, llargs):
+        argtys = list(args)
+        call_conv = context.call_conv
+        fnty = call_conv.get_function_type(restype, argtys)
+        fn = builder.inttoptr(llargs[0], fnty.as_pointer())
+        retptr = cgutils.alloca_once(builder, call_conv.get_return_type(restype).pointee)
+        excinfo = cgutils.alloca_once(builder, fnty.args[1].pointee)
+        values = cgutils.unpack_tuple(builder, llargs[1], len(argtys))
+        packed = call_conv._get_arg_packer(argtys).as_arguments(builder, values)
+        builder.call(fn, [retptr, excinfo, *packed])
+        return context.get_returned_value(builder, restype, builder.load(retptr))
+
+    return codegen
+
+
 @intrinsic
 def call_at(typingctx, address, args):
     """Call the kernel whose machine code is at ``address`` with the tuple ``args``; its float result.
 
     The kernel is a :class:`LazyKernel`, compiled only when first needed,
-    not with its caller. The call follows numba's calling convention for
-    the argument types, which must be the kernel's signature; the kernel
-    returns a float64 and raises nothing (its status is not read).
+    not with its caller (see :func:`call_codegen`); it returns a float64
+    and raises nothing.
     """
     if not (isinstance(address, types.Integer) and isinstance(args, types.BaseTuple)):
         raise TypingError(f"call_at() takes an integer address and a tuple, got {address}, {args}")
-    sig = types.float64(address, args)
-
-    def codegen(context, builder, signature, llargs):
-        argtys = list(args)
-        call_conv = context.call_conv
-        fnty = call_conv.get_function_type(types.float64, argtys)
-        fn = builder.inttoptr(llargs[0], fnty.as_pointer())
-        retptr = cgutils.alloca_once(builder, call_conv.get_return_type(types.float64).pointee)
-        excinfo = cgutils.alloca_once(builder, fnty.args[1].pointee)
-        values = cgutils.unpack_tuple(builder, llargs[1], len(argtys))
-        packed = call_conv._get_arg_packer(argtys).as_arguments(builder, values)
-        builder.call(fn, [retptr, excinfo, *packed])
-        return context.get_returned_value(builder, types.float64, builder.load(retptr))
-
-    return sig, codegen
+    return types.float64(address, args), call_codegen(types.float64, args)
 
 
 def _announce_compile(label, seconds):

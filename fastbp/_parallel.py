@@ -35,9 +35,8 @@ fastbp.bench``):
   machine code by address and meeting the others at a spinning barrier:
   W4's epoch on 2 threads went from 117-145 ms to 73-91 ms (medians of
   three alternating runs each, a noisy host), where one thread took
-  99-116 ms. That loop
-  costs the first blocked fit of a dtype 1.8-1.9 s of compile, once per
-  machine.
+  99-116 ms. That loop costs the first blocked fit of a dtype 1.8-1.9 s
+  of compile, once per machine.
 
 How many threads a fit uses: :func:`get_num_threads`, at most the number
 of blocks. Concurrent fits share them: a fit takes worker threads only
