@@ -22,7 +22,6 @@ from numba.extending import intrinsic
 from ._backprop import BLOCK, STEP, run, view
 from ._jit import call_codegen, compile_ahead, kernel
 
-
 _RUN_RESULT = types.Tuple((types.float64, types.int64))  # ``run``'s ``(loss_sum, t)``
 
 
@@ -119,7 +118,8 @@ def blocked_epoch(
                     task, lo, hi, rows_arg, out = BLOCK, optimizer[11], optimizer[12], size, no_out
                 else:
                     first, size = start, nb
-                    task, lo, hi, rows_arg, out = STEP, slices[i, 0], slices[i, 1], nb, view(grads, 0, (n_blk, grads.shape[1]))
+                    block_grads = view(grads, 0, (n_blk, grads.shape[1]))
+                    task, lo, hi, rows_arg, out = STEP, slices[i, 0], slices[i, 1], nb, block_grads
                 # batch b is step step_0 + b (its schedules' and its blocks' dropout's)
                 opt = optimizer[:10] + (t, lo, hi) + optimizer[13:17] + (step_0 + b,) + optimizer[18:]
                 part = view(rows, first, (size,))
@@ -172,7 +172,8 @@ def run_address(args):
     sig = compile_ahead(run, args, args[1][0].dtype.name)
     result = run.overloads[sig]
     if result.signature.return_type != _RUN_RESULT:  # (what _call_run reads)
-        raise RuntimeError(f"fastbp: the entry point returns {result.signature.return_type}, not {_RUN_RESULT}")
+        returned = result.signature.return_type
+        raise RuntimeError(f"fastbp: the entry point returns {returned}, not {_RUN_RESULT}")
     return result.library.get_pointer_to_function(result.fndesc.llvm_func_name)
 
 

@@ -10,7 +10,17 @@ import pytest
 from numba.core.registry import CPUDispatcher
 
 import fastbp
-from fastbp import _activations, _backprop, _cache, _elementary, _handoff, _jit, _losses, _optimizers, _regularisers
+from fastbp import (
+    _activations,
+    _backprop,
+    _cache,
+    _elementary,
+    _handoff,
+    _jit,
+    _losses,
+    _optimizers,
+    _regularisers,
+)
 
 PACKAGE = Path(fastbp.__file__).parent
 KERNEL_MODULES = [_activations, _backprop, _elementary, _handoff, _losses, _optimizers, _regularisers]
