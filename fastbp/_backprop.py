@@ -504,9 +504,10 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
 
 NO_DROPOUT = np.empty(0)  # the ``drop_rates`` of a fit without dropout
 
-# positions in the ``optimizer`` tuple of the fields that change within an epoch
-T, LO, HI, STEP_0 = 10, 11, 12, 17
-MAX_GRAD_NORM = 22  # (the blocked epochs read it)
+# the ``optimizer`` tuple's field that the blocked epochs read (fastbp._parallel);
+# fastbp._handoff changes fields 10-12 and 17 (t, lo, hi, step_0) in compiled
+# code, where a tuple is sliced by literal bounds only
+MAX_GRAD_NORM = 22
 
 
 def _schedule_address(schedule, dtype):

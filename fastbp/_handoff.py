@@ -87,6 +87,9 @@ def blocked_epoch(
     """
     xbufs, acts, deltas, grads, derivs, scaled = stacks
     sw = data[6]
+    # fields of fastbp._backprop.optimizer_tuple, by position (numba slices
+    # a tuple by literal bounds only): sgd_kernel, alpha, t, lo, hi, step_0
+    # are fields 0, 2, 10, 11, 12 and 17
     sgd_kernel, alpha, t, step_0 = optimizer[0], optimizer[2], optimizer[10], optimizer[17]
     n = rows.shape[0]
     no_out = view(grads, 0, (0, 0))
