@@ -227,31 +227,29 @@ def _one_hot_scaled(n_categories):
     )  # fmt: skip
 
 
-def _sklearn_mlp(task, n_categories, seed):
-    from sklearn.neural_network import MLPClassifier, MLPRegressor
+def _mlp_defaults(classifier, regressor, task, n_categories, seed):
+    """``classifier`` or ``regressor`` (Poisson loss for counts) at its defaults, behind one-hot + scaling."""
     from sklearn.pipeline import make_pipeline
 
     if task == "poisson":  # MLPRegressor has loss="poisson" (exp output) since scikit-learn 1.7
-        model = MLPRegressor(loss="poisson", random_state=seed)
+        model = regressor(loss="poisson", random_state=seed)
     elif task == "regression":
-        model = MLPRegressor(random_state=seed)
+        model = regressor(random_state=seed)
     else:
-        model = MLPClassifier(random_state=seed)
+        model = classifier(random_state=seed)
     return make_pipeline(_one_hot_scaled(n_categories), model)
+
+
+def _sklearn_mlp(task, n_categories, seed):
+    from sklearn.neural_network import MLPClassifier, MLPRegressor
+
+    return _mlp_defaults(MLPClassifier, MLPRegressor, task, n_categories, seed)
 
 
 def _fastbp(task, n_categories, seed):
-    from sklearn.pipeline import make_pipeline
-
     from fastbp import BackpropClassifier, BackpropRegressor
 
-    if task == "poisson":
-        model = BackpropRegressor(loss="poisson", random_state=seed)
-    elif task == "regression":
-        model = BackpropRegressor(random_state=seed)
-    else:
-        model = BackpropClassifier(random_state=seed)
-    return make_pipeline(_one_hot_scaled(n_categories), model)
+    return _mlp_defaults(BackpropClassifier, BackpropRegressor, task, n_categories, seed)
 
 
 def _hgb(task, n_categories, seed):

@@ -102,6 +102,23 @@ def _expand(case, kinds, methods, match, **arguments):
     return rows
 
 
+def _refused_values(param, values, case=None, **params):
+    """Rows of ``(value, name)`` pairs that the parameter validation refuses for ``param``.
+
+    ``params`` are set beside it; ``case`` (default ``param``) prefixes each name.
+    """
+    rows = []
+    for value, name in values:
+        rows += _expand(
+            f"{case or param}-{name}",
+            BOTH,
+            TRAIN,
+            f"The '{param}' parameter of Backprop(Classifier|Regressor) must be",
+            params={param: value, **params},
+        )
+    return rows
+
+
 ONES = np.ones(40)
 
 TABLE = [
@@ -453,38 +470,23 @@ TABLE = [
         params={"hidden_layer_sizes": ("4",)},
     ),
 ]
-for _value, _name in [(0, "zero"), (-1, "negative"), (2.5, "non-integer"), ("abc", "string")]:
-    TABLE += _expand(
-        f"hidden-scalar-{_name}",
-        BOTH,
-        TRAIN,
-        "The 'hidden_layer_sizes' parameter of Backprop(Classifier|Regressor) must be",
-        params={"hidden_layer_sizes": _value},
-    )
-for _value, _name in [(0, "zero"), (-5, "negative"), (2.5, "non-integer"), ("big", "string")]:
-    TABLE += _expand(
-        f"batch_size-{_name}",
-        BOTH,
-        TRAIN,
-        "The 'batch_size' parameter of Backprop(Classifier|Regressor) must be",
-        params={"batch_size": _value},
-    )
+TABLE += _refused_values(
+    "hidden_layer_sizes",
+    [(0, "zero"), (-1, "negative"), (2.5, "non-integer"), ("abc", "string")],
+    case="hidden-scalar",
+)
+TABLE += _refused_values(
+    "batch_size", [(0, "zero"), (-5, "negative"), (2.5, "non-integer"), ("big", "string")]
+)
 # -- weight decay, per-step schedules, gradient clipping ----------------------
 for _param, _values in {
     "warmup_fraction": [(-0.1, "negative"), (1.0, "one"), (np.nan, "nan"), ("a", "string")],
     "weight_decay": [(-1e-3, "negative"), (np.inf, "inf"), (np.nan, "nan"), ("a", "string")],
     "max_grad_norm": [(0, "zero"), (-1.0, "negative"), (np.inf, "inf"), (np.nan, "nan"), ("a", "string")],
 }.items():
-    for _value, _name in _values:
-        TABLE += _expand(
-            f"{_param}-{_name}",
-            BOTH,
-            TRAIN,
-            f"The '{_param}' parameter of Backprop(Classifier|Regressor) must be",
-            params={_param: _value, "learning_rate": "warmup_cosine"}
-            if _param == "warmup_fraction"
-            else {_param: _value},
-        )
+    TABLE += _refused_values(
+        _param, _values, **({"learning_rate": "warmup_cosine"} if _param == "warmup_fraction" else {})
+    )
 for _schedule in ("cosine", "warmup_cosine", "coslog4"):
     for _solver in ("sgd", "adam"):
         TABLE += _expand(
@@ -526,14 +528,9 @@ TABLE += _expand(
 )
 # -- the dropout and weight-decay schedules ------------------------------------
 for _param in ("dropout_schedule", "weight_decay_schedule"):
-    for _value, _name in [("cosine", "lr-schedule"), ("FLAT_COS", "upper-case"), (1, "int"), (None, "none")]:
-        TABLE += _expand(
-            f"{_param}-{_name}",
-            BOTH,
-            TRAIN,
-            f"The '{_param}' parameter of Backprop(Classifier|Regressor) must be",
-            params={_param: _value},
-        )
+    TABLE += _refused_values(
+        _param, [("cosine", "lr-schedule"), ("FLAT_COS", "upper-case"), (1, "int"), (None, "none")]
+    )
     for _solver in ("sgd", "adam"):
         TABLE += _expand(
             f"{_param}=flat_cos-{_solver}-partial_fit",
@@ -555,14 +552,7 @@ for _param, _values in (
     ("learning_rate_scaling", [("fan_out", "other"), ("FAN_IN", "upper-case"), (1, "int")]),
     ("intercept_learning_rate_factor", [(0.0, "zero"), (-1.0, "negative"), ("0.1", "str")]),
 ):
-    for _value, _name in _values:
-        TABLE += _expand(
-            f"{_param}-{_name}",
-            BOTH,
-            TRAIN,
-            f"The '{_param}' parameter of Backprop(Classifier|Regressor) must be",
-            params={_param: _value},
-        )
+    TABLE += _refused_values(_param, _values)
     _set = {_param: "fan_in" if _param == "learning_rate_scaling" else 0.1}
     for _solver in ("sgd", "lbfgs"):
         TABLE += _expand(
@@ -578,14 +568,7 @@ for _param, _values in (
     ("input_scaling", [("yes", "str"), (1, "int"), (None, "none")]),
     ("input_scale_learning_rate_factor", [(0.0, "zero"), (-6.0, "negative"), ("6", "str"), (None, "none")]),
 ):
-    for _value, _name in _values:
-        TABLE += _expand(
-            f"{_param}-{_name}",
-            BOTH,
-            TRAIN,
-            f"The '{_param}' parameter of Backprop(Classifier|Regressor) must be",
-            params={_param: _value},
-        )
+    TABLE += _refused_values(_param, _values)
 for _solver in ("sgd", "lbfgs"):
     TABLE += _expand(
         f"input_scale_learning_rate_factor-{_solver}",
@@ -594,6 +577,7 @@ for _solver in ("sgd", "lbfgs"):
         rf"input_scale_learning_rate_factor=6.0 applies to solver='adam' only, not to solver='{_solver}'",
         params={"input_scaling": True, "input_scale_learning_rate_factor": 6.0, "solver": _solver},
     )
+
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN labels
 @pytest.mark.parametrize("call, match", TABLE)
