@@ -210,6 +210,7 @@ class BlockedEpochs:
         self.n_threads = 1 + n_workers
         self.pool = _executor() if n_workers else None
         self._address = None
+        self._loop_ready = False
 
     def _run_address(self, net, data, optimizer, rows):
         """``run``'s machine code for a block's arguments (compiled or loaded on first use)."""
@@ -247,7 +248,9 @@ class BlockedEpochs:
                 raise
 
         _threads.hold_one_thread()
-        _handoff.ready(share_args(0))  # (compiled before the threads call it)
+        if not self._loop_ready:  # (compiled before the threads call it; the types stay the fit's)
+            _handoff.ready(share_args(0))
+            self._loop_ready = True
         futures = [self.pool.submit(share, k) for k in range(1, self.n_threads)]
         try:
             loss_sum, t = share(0)
