@@ -151,6 +151,9 @@ def test_peer_comparison_quick_run(tmp_path):
         for engine in ("fastbp", "sklearn"):
             assert math.isfinite(r[engine]["loss"])
         assert r["ratio_sklearn_to_fastbp"] > 0 and r["ratio_fastbp_to_floor"] > 0
+        # pinned: the step's traffic bound on one thread, which only adds to the floor
+        assert r["step_traffic"]["threads"] == 1 and r["step_traffic"]["ms_per_epoch"] > 0
+        assert r["ratio_fastbp_to_floor_and_step"] < r["ratio_fastbp_to_floor"]
 
     # the measurements after the table; --quick skips only the cold compile
     targets = report["targets"]

@@ -9,10 +9,13 @@ import statistics
 import time
 import warnings
 
+import threading
+
+import numba
 import numpy as np
 from sklearn.neural_network import MLPClassifier, MLPRegressor
 
-from fastbp import BackpropClassifier, BackpropRegressor
+from fastbp import BackpropClassifier, BackpropRegressor, _parallel, _threads
 
 from ._workloads import ALPHA, LEARNING_RATE, QUICK_MAX_SAMPLES, SEED, epoch_flops, layer_units
 
@@ -284,6 +287,59 @@ def gemm_floor_engine(units, X, batch_size):
     return Engine(epoch, lambda: {"dot_calls_per_epoch": n_batches * (3 * n_layers - 1)})
 
 
+@numba.njit(nogil=True, cache=False)
+def _step_traffic(params, first, second, grad, lo, hi, repeats):
+    # Adam's least memory traffic: read parameters, both moments and the
+    # gradient, write parameters and moments, in one pass (the arithmetic
+    # is a stand-in, no more than the loads and stores need)
+    c = params.dtype.type(0.5)
+    for _ in range(repeats):
+        for i in range(np.uint64(lo), np.uint64(hi)):
+            g = grad[i]
+            first[i] = c * first[i] + g
+            second[i] = c * second[i] + g
+            params[i] -= c * first[i]
+
+
+def step_traffic_ms(n_params, dtype, n_threads, repeats=200):
+    """Milliseconds one optimizer step's memory traffic takes at the least, on ``n_threads``.
+
+    An Adam step reads each parameter, its two moments and its gradient
+    and writes the parameter and the moments back: 7 values of ``dtype``
+    per parameter that no implementation can skip, and that no matrix
+    product can hide, since every product of the next batch needs the
+    stepped weights. Each thread streams over its share of the
+    parameters ``repeats`` times, free of any barrier, so this is a
+    lower bound; a fit's steps also find their arrays evicted from cache
+    by the products between them.
+
+    Parameters
+    ----------
+    n_params : int
+    dtype : str
+    n_threads : int
+    repeats : int, default=200
+
+    Returns
+    -------
+    float
+    """
+    arrays = [np.zeros(n_params, dtype=dtype) for _ in range(4)]
+    bounds = np.linspace(0, n_params, n_threads + 1).astype(np.int64)
+    _step_traffic(*arrays, 0, n_params, 1)  # compile and touch the pages
+    time.sleep(SETTLE_SECONDS)  # (the BLAS threads of the timings before it go idle)
+    threads = [
+        threading.Thread(target=_step_traffic, args=(*arrays, bounds[k], bounds[k + 1], repeats))
+        for k in range(n_threads)
+    ]
+    start = time.perf_counter()
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return 1e3 * (time.perf_counter() - start) / repeats
+
+
 def time_interleaved(engines, repeats, settle=0.0):
     """Seconds per epoch of every engine, ``repeats`` timed calls each, round-robin.
 
@@ -396,6 +452,13 @@ def run_workload(workload, dtype, repeats, quick, threads, log=print):
     result["ratio_sklearn_to_fastbp"] = result["sklearn"]["ms_per_epoch"] / fastbp_ms
     result["ratio_torch_to_fastbp"] = result["torch"]["ms_per_epoch"] / fastbp_ms if result["torch"] else None
     result["ratio_fastbp_to_floor"] = fastbp_ms / result["gemm_floor"]["ms_per_epoch"]
+    # the threads a lone fit takes: fastbp's setting, capped by the BLAS limit
+    n_threads = min(_parallel.get_num_threads(), _threads.outer_blas_threads())
+    n_params = sum((a + 1) * b for a, b in zip(units[:-1], units[1:]))
+    n_batches = -(-n_samples // workload.batch_size)
+    step_ms = n_batches * step_traffic_ms(n_params, dtype, n_threads)
+    result["step_traffic"] = {"ms_per_epoch": step_ms, "threads": n_threads}
+    result["ratio_fastbp_to_floor_and_step"] = fastbp_ms / (result["gemm_floor"]["ms_per_epoch"] + step_ms)
     return result
 
 

@@ -145,6 +145,7 @@ def format_table(report):
         ("skl/fbp", 8),
         ("torch/fbp", 10),
         ("fbp/floor", 10),
+        ("fbp/fl+st", 10),
         ("fbp GF/s", 9),
         ("fbp %pk", 8),
         ("skl %pk", 8),
@@ -163,6 +164,7 @@ def format_table(report):
             _fmt(r["ratio_sklearn_to_fastbp"], ".2f"),
             _fmt(r["ratio_torch_to_fastbp"], ".2f"),
             _fmt(r["ratio_fastbp_to_floor"], ".2f"),
+            _fmt(r["ratio_fastbp_to_floor_and_step"], ".2f"),
             _fmt(r["fastbp"]["gflops"], ".1f"),
             _fmt(100 * r["fastbp"]["peak_fraction"], ".1f"),
             _fmt(100 * r["sklearn"]["peak_fraction"], ".1f"),
@@ -173,6 +175,7 @@ def format_table(report):
         "ms: median milliseconds per epoch;",
         "skl/fbp, torch/fbp: peer time / fastbp time (> 1: fastbp faster);",
         "fbp/floor: fastbp time / GEMM-floor time (1 = only the matrix products remain);",
+        "fbp/fl+st: fastbp time / (GEMM floor + the least memory traffic of Adam's steps, on fastbp's threads);",
         "GF/s: matrix-product flops per epoch / epoch time; %pk: of the measured BLAS GEMM peak ("
         + ", ".join(f"{dt} {v:.1f} GFLOP/s" for dt, v in peak.items())
         + ").",
