@@ -6,10 +6,9 @@ background load hits all of them alike.
 """
 
 import statistics
+import threading
 import time
 import warnings
-
-import threading
 
 import numba
 import numpy as np
