@@ -277,6 +277,78 @@ def hidden_kernel_address(code, dtype):
     return 0
 
 
+# the phases of activation_mix_inplace
+MIX_SAVE, MIX_FORWARD, MIX_BACKWARD = 0, 1, 2
+
+
+def _mix_args(dtype):
+    matrix, vector = np.empty((0, 0), dtype), np.empty(0, dtype)
+    return (MIX_SAVE, matrix, matrix, matrix, vector, vector, vector, 0, RELU)
+
+
+@lazy_kernel("parametric activations", _mix_args)
+def activation_mix_inplace(phase, Z, pre, kept, bias, params, grad, at, code):
+    """One step of a parametric hidden layer: ``a = z + alpha * (f(z) - z)``, one ``alpha`` per unit.
+
+    RealMLP's parametric activation (Holzmüller et al. 2024): each unit
+    ``j`` mixes its activation ``f`` with the identity by a trainable
+    ``alpha_j = params[at + j]`` (1 at initialisation: the plain
+    activation). ``f'`` of the mix is ``1 + alpha (f'(z) - 1)`` and its
+    derivative with respect to ``alpha`` is ``f(z) - z``. The forward pass
+    of such a layer runs ``MIX_SAVE``, the layer's own activation, then
+    ``MIX_FORWARD``:
+
+    - ``MIX_SAVE``: ``pre <- Z``, the product before bias and activation.
+    - ``MIX_FORWARD``: ``Z`` holds ``f(z)``, ``z = pre + bias``: ``Z <- z +
+      alpha (f(z) - z)`` and ``pre <- f(z) - z``; when training (``kept``
+      has rows) ``kept <- 1 + alpha (f'(z) - 1)``, ``f'`` read from
+      ``kept`` for the codes from ``LEAKY_RELU`` on (their forward pass
+      left it there) and written through ``f(z)`` for the others.
+    - ``MIX_BACKWARD``: ``Z`` holds the deltas ``dLoss/da``: the alphas'
+      gradient ``grad[at + j] = sum_r Z[r, j] pre[r, j]``, then ``Z <- Z *
+      kept``.
+
+    Compiled on first use and called by address (see
+    :class:`fastbp._jit.LazyKernel`).
+    """
+    n, m = Z.shape
+    one, zero = Z.dtype.type(1.0), Z.dtype.type(0.0)
+    if phase == MIX_SAVE:
+        for r in range(n):
+            for j in range(m):
+                pre[r, j] = Z[r, j]
+    elif phase == MIX_BACKWARD:
+        for j in range(m):
+            grad[at + j] = zero
+        for r in range(n):
+            for j in range(m):
+                grad[at + j] += Z[r, j] * pre[r, j]
+                Z[r, j] *= kept[r, j]
+    else:
+        if kept.shape[0] > 0:  # training: f'(z) first, while Z holds f(z)
+            for r in range(n):
+                for j in range(m):
+                    f = Z[r, j]
+                    if code == RELU:
+                        d = one if f > zero else zero
+                    elif code == TANH:
+                        d = one - f * f
+                    elif code == LOGISTIC:
+                        d = f * (one - f)
+                    elif code == IDENTITY:
+                        d = one
+                    else:
+                        d = kept[r, j]
+                    kept[r, j] = one + params[at + j] * (d - one)
+        for r in range(n):
+            for j in range(m):
+                z = pre[r, j] + bias[j]
+                f_minus_z = Z[r, j] - z
+                Z[r, j] = z + params[at + j] * f_minus_z
+                pre[r, j] = f_minus_z
+    return 0.0
+
+
 @inline_kernel
 def add_bias_activate_inplace(Z, bias, code, derivs, kernel):
     """``Z <- f(Z + bias)`` for a hidden layer, one pass over ``Z``.

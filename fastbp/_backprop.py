@@ -3,7 +3,7 @@
 Arguments travel in tuples, so the entry point has one signature per
 dtype and is compiled once for it:
 
-``net = (params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code, scale_kernel)``
+``net = (params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code, scale_kernel, mix_kernel)``
     ``params`` is the flat parameter vector. Coefficient matrix ``i`` is
     ``params[coef_start[i]:coef_start[i + 1]]`` viewed as
     ``(units[i], units[i + 1])``; intercept ``i`` is
@@ -13,6 +13,10 @@ dtype and is compiled once for it:
     (see :mod:`fastbp._activations`). ``scale_kernel`` is 0, or the
     address of :func:`input_scale_into` when the input features are scaled
     by the ``units[0]`` parameters that follow the intercepts.
+    ``mix_kernel`` is 0, or the address of
+    :func:`fastbp._activations.activation_mix_inplace` when the hidden
+    activations are parametric, their mixing weights (one per hidden unit,
+    layer by layer) the last parameters.
 
 ``data = (X, sp_data, sp_indices, sp_indptr, csr_kernel, Y, sw, loss_kernel, loss_params)``
     Dense ``X`` (C-contiguous) and ``csr_kernel`` 0, or an empty ``X``, the
@@ -32,7 +36,11 @@ dtype and is compiled once for it:
     the pre-activation) the same range of ``deltas``. ``grad`` has the
     layout of ``params``. ``derivs`` holds, in the same range, ``f'(z)`` of
     the hidden layers whose activation keeps it (see ``_activations``); it
-    is empty when no layer's does. ``scaled_coef`` receives the first
+    is empty when no layer's does; with parametric activations it is
+    twice that size, and its second half, from ``block_start[-2]`` on,
+    holds in each hidden layer's range the product before the bias
+    (forward) and then ``f(z) - z`` (see ``activation_mix_inplace``).
+    ``scaled_coef`` receives the first
     matrix with its rows scaled by the input scales (empty without them).
 
 Code that a default fit does not run (sparse input, the robust losses,
@@ -58,6 +66,9 @@ from numba.np.arrayobj import make_array, populate_array
 from numba.np.linalg import ensure_blas
 
 from ._activations import (
+    MIX_BACKWARD,
+    MIX_FORWARD,
+    MIX_SAVE,
     activation_derivative_inplace,
     add_bias_activate_inplace,
     add_bias_output_activate_inplace,
@@ -272,7 +283,7 @@ def input_scale_into(params, grad, scaled_coef, scale_start, n_out, backward):
     place. Flat arrays, so that ``run`` makes no views for it. Compiled on
     first use and called by address (see :class:`fastbp._jit.LazyKernel`).
     """
-    n_in = params.shape[0] - scale_start
+    n_in = scaled_coef.shape[0] // n_out  # (parametric activations' weights may follow the scales)
     for j in range(n_in):
         s = params[scale_start + j]
         # (unsigned: see fastbp._optimizers.adam_step_inplace)
@@ -354,7 +365,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
       without numba's ``min``/``max``/``np.finfo`` helpers 4.7-5.1 s (on a
       quiet host; 4.1-4.4 s at best).
     """
-    params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code, scale_kernel = net
+    params, coef_start, bias_start, units, hidden_codes, hidden_kernels, out_code, scale_kernel, mix_kernel = net
     X, sp_data, sp_indices, sp_indptr, csr_kernel, Y, sw, loss_kernel, loss_params = data
     xbuf, acts, deltas, block_start, grad, derivs, scaled_coef = work
     sgd_kernel, lr, alpha, momentum, nesterov, beta_1, beta_2, epsilon, state_1, state_2, t, lo, hi = optimizer[:13]
@@ -367,6 +378,8 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     for k in range(1, n_layers):
         n_hidden_units += units[k]
     no_deltas = view(deltas, 0, (0, 0))  # dropout_inplace forward
+    mix_start = params.shape[0] - n_hidden_units  # (parametric activations' weights, when on)
+    mixed = block_start[n_layers]  # where their second buffer starts in ``derivs``
     n_coef = bias_start[0]
     n = rows.shape[0]
     grad_out = view(out, 0, (out.size,))  # STEP: the sum of the blocks' gradients
@@ -411,7 +424,13 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 if k < n_layers:
                     # f'(z), where the activation keeps it, only when training
                     kept = view(derivs, block_start[k], (0 if task == PREDICT else nb, units[k]))
+                    if mix_kernel:
+                        pre = view(derivs, mixed + block_start[k], (nb, units[k]))
+                        mix_args = (pre, kept, bias, params, grad, mix_start + first_unit, hidden_codes[k - 1])
+                        call_at(mix_kernel, (MIX_SAVE, Z, *mix_args))
                     add_bias_activate_inplace(Z, bias, hidden_codes[k - 1], kept, hidden_kernels[k - 1])
+                    if mix_kernel:
+                        call_at(mix_kernel, (MIX_FORWARD, Z, *mix_args))
                     if dropout and drop_rates[k - 1] * drop_factor > 0:
                         rate = drop_rates[k - 1] * drop_factor
                         call_at(drop_kernel, (Z, rows, start, drop_key, first_unit, n_hidden_units, rate, no_deltas))
@@ -455,7 +474,15 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                         rate = drop_rates[k - 2] * drop_factor
                         call_at(drop_kernel, (A_below, rows, start, drop_key, first_unit, n_hidden_units, rate, D_below))
                     kept = view(derivs, block_start[k - 1], (nb, units[k - 1]))
-                    activation_derivative_inplace(A_below, D_below, hidden_codes[k - 2], kept, hidden_kernels[k - 2])
+                    if mix_kernel:
+                        pre = view(derivs, mixed + block_start[k - 1], (nb, units[k - 1]))
+                        bias = view(params, bias_start[k - 2], (units[k - 1],))  # (not read)
+                        mix_args = (pre, kept, bias, params, grad, mix_start + first_unit, hidden_codes[k - 2])
+                        call_at(mix_kernel, (MIX_BACKWARD, D_below, *mix_args))
+                    else:
+                        activation_derivative_inplace(
+                            A_below, D_below, hidden_codes[k - 2], kept, hidden_kernels[k - 2]
+                        )
             g = grad
 
         if task == BLOCK:

@@ -153,6 +153,19 @@ def _check_assigned_scale(scale, n_features):
     return a
 
 
+def _check_assigned_mix(mix, widths):
+    """``activation_mix_`` assigned by a user, as float arrays of one weight per hidden unit."""
+    arrays = [np.asarray(a) for a in mix] if isinstance(mix, (list, tuple)) else None
+    if arrays is None or [a.shape for a in arrays] != [(int(w),) for w in widths]:
+        raise ValueError(
+            f"activation_mix_ must be a list of one array per hidden layer, of sizes "
+            f"{[int(w) for w in widths]}; got {mix!r}."
+        )
+    if not all(a.dtype.kind in "fiu" and np.isfinite(a).all() for a in arrays):
+        raise ValueError("activation_mix_ must hold finite numbers.")
+    return arrays
+
+
 def _check_assigned_layers(coefs, intercepts):
     """``coefs_``/``intercepts_`` assigned by a user, as float arrays that chain.
 
@@ -238,6 +251,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "intercept_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
         "input_scaling": ["boolean"],
         "input_scale_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
+        "parametric_activation": ["boolean"],
+        "activation_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
     }
 
     @abstractmethod
@@ -278,6 +293,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         intercept_learning_rate_factor,
         input_scaling,
         input_scale_learning_rate_factor,
+        parametric_activation,
+        activation_learning_rate_factor,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -314,6 +331,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         self.intercept_learning_rate_factor = intercept_learning_rate_factor
         self.input_scaling = input_scaling
         self.input_scale_learning_rate_factor = input_scale_learning_rate_factor
+        self.parametric_activation = parametric_activation
+        self.activation_learning_rate_factor = activation_learning_rate_factor
 
     def _dropout_rates(self, n_hidden=None):
         """One dropout rate per hidden layer as a float64 array; empty without dropout."""
@@ -371,7 +390,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
     # fitted and unfitted models); such arrays are not views, and
     # ``_synced_network`` copies them into a network before the next
     # training step or prediction. ``input_scale_`` (with input scaling) is
-    # a view too, and an array assigned in its place is copied in likewise.
+    # a view too, and an array assigned in its place is copied in likewise;
+    # so is ``activation_mix_`` (with parametric activations), a list of views.
 
     def _set_network(self, network):
         self._network = network
@@ -381,6 +401,10 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             self.input_scale_ = network.input_scale
         else:
             self.__dict__.pop("input_scale_", None)
+        if network.parametric_activation:
+            self.activation_mix_ = list(network.activation_mix)
+        else:
+            self.__dict__.pop("activation_mix_", None)
 
     def _synced_network(self):
         """The network holding ``coefs_``/``intercepts_``/``input_scale_``, rebuilt if they were assigned."""
@@ -388,11 +412,13 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         coefs = getattr(self, "coefs_", None)
         intercepts = getattr(self, "intercepts_", None)
         scale = getattr(self, "input_scale_", None)
+        mix = getattr(self, "activation_mix_", None)
         if (
             network is not None
             and _are_views_of(coefs, network.coefs)
             and _are_views_of(intercepts, network.intercepts)
             and (not network.input_scaling or scale is network.input_scale)
+            and (not network.parametric_activation or _are_views_of(mix, network.activation_mix))
         ):
             return network
         coefs, intercepts = _check_assigned_layers(coefs, intercepts)
@@ -403,14 +429,19 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             dtype = np.float32 if all_float32 else np.float64
         units = [coefs[0].shape[0], *(c.shape[1] for c in coefs)]
         out_activation = getattr(self, "out_activation_", None) or self._output_activation()
-        # (weights assigned before a fit take the input_scaling parameter, scales 1)
+        # (weights assigned before a fit take the input_scaling and
+        # parametric_activation parameters, scales and mixing weights 1)
         input_scaling = network.input_scaling if network is not None else bool(self.input_scaling)
+        parametric = network.parametric_activation if network is not None else bool(self.parametric_activation)
         activation = self._hidden_activation(len(units) - 2)
-        rebuilt = Network(units, activation, out_activation, dtype, input_scaling)
+        rebuilt = Network(units, activation, out_activation, dtype, input_scaling, parametric)
         for view, array in zip(rebuilt.coefs + rebuilt.intercepts, coefs + intercepts):
             view[...] = array
         if input_scaling and scale is not None:
             rebuilt.input_scale[...] = _check_assigned_scale(scale, units[0])
+        if parametric and mix is not None:
+            for view, array in zip(rebuilt.activation_mix, _check_assigned_mix(mix, units[1:-1])):
+                view[...] = array
         if network is None or network.n_params != rebuilt.n_params:
             # optimizer moments and the early-stopping copy no longer fit
             self.__dict__.pop("_optimizer", None)
@@ -431,6 +462,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 del state["intercepts_"]
             if network.input_scaling and state.get("input_scale_") is network.input_scale:
                 del state["input_scale_"]
+            if network.parametric_activation and _are_views_of(state.get("activation_mix_"), network.activation_mix):
+                del state["activation_mix_"]
             state["_network_state"] = network.to_state()
         if "_optimizer" in state:
             state["_optimizer_state"] = state.pop("_optimizer").to_state()
@@ -480,6 +513,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             self.__dict__.setdefault("intercepts_", list(network.intercepts))
             if network.input_scaling:
                 self.__dict__.setdefault("input_scale_", network.input_scale)
+            if network.parametric_activation:
+                self.__dict__.setdefault("activation_mix_", list(network.activation_mix))
         if getattr(self, "_best_params", None) is not None:
             self._best_params = writable(self._best_params)
 
@@ -558,12 +593,13 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                     f"model: layer sizes {network.units.tolist()} with activation "
                     f"{network.activation!r}, got {units} with {self.activation!r}."
                 )
-            if network.input_scaling != bool(self.input_scaling):
-                raise ValueError(
-                    "warm_start and partial_fit need the same architecture as the fitted "
-                    f"model, which has input_scaling={network.input_scaling}; got "
-                    f"input_scaling={self.input_scaling!r}."
-                )
+            for option in ("input_scaling", "parametric_activation"):
+                if getattr(network, option) != bool(getattr(self, option)):
+                    raise ValueError(
+                        "warm_start and partial_fit need the same architecture as the fitted "
+                        f"model, which has {option}={getattr(network, option)}; got "
+                        f"{option}={getattr(self, option)!r}."
+                    )
         dtype = X.dtype if first_pass else network.dtype
         sample_weight = self._weigh_samples(y_score, sample_weight, incremental)
         if sample_weight is not None:
@@ -606,6 +642,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             ("learning_rate_scaling", self.learning_rate_scaling is not None),
             ("intercept_learning_rate_factor", self.intercept_learning_rate_factor != 1.0),
             ("input_scale_learning_rate_factor", self.input_scale_learning_rate_factor != 1.0),
+            ("activation_learning_rate_factor", self.activation_learning_rate_factor != 1.0),
         ):
             if is_set and self.solver != "adam":
                 raise ValueError(
@@ -638,7 +675,9 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
 
     def _new_network(self, units, dtype, rng):
         activation = self._hidden_activation(len(units) - 2)
-        network = Network(units, activation, self._output_activation(), dtype, self.input_scaling)
+        network = Network(
+            units, activation, self._output_activation(), dtype, self.input_scaling, self.parametric_activation
+        )
         # Glorot-uniform initialisation, drawn layer by layer (coefficients,
         # then intercepts) in float64 and cast, like scikit-learn's. Each
         # matrix takes the factor of the activation after it, the output

@@ -178,25 +178,34 @@ class OptimizerState:
 def _step_groups(est, network):
     """``optimizer_tuple``'s per-group step sizes: one group per weight matrix and per intercept vector.
 
-    With input scaling, the scales are one more group. Empty (one group, no
-    factors) unless ``learning_rate_scaling``,
-    ``intercept_learning_rate_factor`` or ``input_scale_learning_rate_factor``
-    is set.
+    With input scaling, the scales are one more group, and with parametric
+    activations, their mixing weights. Empty (one group, no factors) unless
+    ``learning_rate_scaling``, ``intercept_learning_rate_factor``,
+    ``input_scale_learning_rate_factor`` or
+    ``activation_learning_rate_factor`` is set.
     """
     scale_factor = float(est.input_scale_learning_rate_factor) if network.input_scaling else 1.0
-    factors = (est.intercept_learning_rate_factor, scale_factor)
-    if est.learning_rate_scaling is None and factors == (1.0, 1.0):
+    mix_factor = float(est.activation_learning_rate_factor) if network.parametric_activation else 1.0
+    factors = (est.intercept_learning_rate_factor, scale_factor, mix_factor)
+    if est.learning_rate_scaling is None and factors == (1.0, 1.0, 1.0):
         return {}
     fan_ins = network.units[:-1].astype(np.float64)
     scaling = 1.0 / np.sqrt(fan_ins) if est.learning_rate_scaling == "fan_in" else np.ones_like(fan_ins)
     n_layers = fan_ins.shape[0]
-    # (the scales' group ends where the parameters do)
-    scales = np.array([network.n_params] if network.input_scaling else [], dtype=np.int64)
+    # each group ends where the next begins, the last where the parameters do
+    # (the intercepts' last group ends at the scales, or the mixing weights)
+    extra_bounds, extra_lr = [], []
+    if network.input_scaling:
+        extra_bounds.append(network.mix_start)
+        extra_lr.append(scale_factor)
+    if network.parametric_activation:
+        extra_bounds.append(network.n_params)
+        extra_lr.append(mix_factor)
     intercepts = np.full(n_layers, float(est.intercept_learning_rate_factor))
     return dict(
-        group_bounds=np.concatenate([network.coef_start[:-1], network.bias_start, scales]),
-        group_lr=np.concatenate([scaling, intercepts, [scale_factor] * len(scales)]),
-        group_eps=np.concatenate([1.0 / scaling, np.ones(n_layers + len(scales))]),
+        group_bounds=np.concatenate([network.coef_start[:-1], network.bias_start, np.array(extra_bounds, np.int64)]),
+        group_lr=np.concatenate([scaling, intercepts, extra_lr]),
+        group_eps=np.concatenate([1.0 / scaling, np.ones(n_layers + len(extra_lr))]),
     )
 
 

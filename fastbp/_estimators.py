@@ -194,6 +194,19 @@ _PARAMETERS_DOC = """
         Multiplies Adam's step size for the input scales (RealMLP-TD's
         ``scale_lr_factor=6.0``). Adam only. scikit-learn's MLP has no such
         parameter.
+    parametric_activation : bool, default=False
+        Give each hidden unit a trainable weight ``alpha`` that mixes its
+        activation with the identity, ``z + alpha * (f(z) - z)``
+        (RealMLP's parametric activations, ``use_parametric_act``),
+        initialised to 1, the plain activation; fitted as
+        ``activation_mix_``. The weights take neither the L2 penalty
+        ``alpha`` nor the decoupled weight decay. Every solver. Not
+        exportable to scikit-learn or ONNX. scikit-learn's MLP has no such
+        parameter (PyTorch: a module of one's own).
+    activation_learning_rate_factor : float > 0, default=1.0
+        Multiplies Adam's step size for the mixing weights of
+        ``parametric_activation`` (RealMLP-TD's ``act_lr_factor=0.1``).
+        Adam only. scikit-learn's MLP has no such parameter.
 """
 
 _ATTRIBUTES_DOC = """
@@ -237,6 +250,10 @@ _ATTRIBUTES_DOC = """
     input_scale_ : ndarray of shape (n_features,)
         The trained input scales, with ``input_scaling`` only (a view too):
         the first layer multiplies ``X * input_scale_`` by ``coefs_[0]``.
+    activation_mix_ : list of ndarray
+        With ``parametric_activation`` only: ``activation_mix_[i]`` holds
+        hidden layer i's mixing weights, one per unit (views too); the
+        layer outputs ``z + activation_mix_[i] * (f(z) - z)``.
     n_features_in_ : int
         Number of features seen during fit.
     feature_names_in_ : ndarray of shape (`n_features_in_`,)
@@ -347,6 +364,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         intercept_learning_rate_factor=1.0,
         input_scaling=False,
         input_scale_learning_rate_factor=1.0,
+        parametric_activation=False,
+        activation_learning_rate_factor=1.0,
         class_weight=None,
         label_smoothing=0.0,
     ):
@@ -388,6 +407,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             intercept_learning_rate_factor=intercept_learning_rate_factor,
             input_scaling=input_scaling,
             input_scale_learning_rate_factor=input_scale_learning_rate_factor,
+            parametric_activation=parametric_activation,
+            activation_learning_rate_factor=activation_learning_rate_factor,
         )
 
     _sklearn_class = MLPClassifier
@@ -725,6 +746,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         intercept_learning_rate_factor=1.0,
         input_scaling=False,
         input_scale_learning_rate_factor=1.0,
+        parametric_activation=False,
+        activation_learning_rate_factor=1.0,
         delta=1.0,
         quantile=0.5,
     ):
@@ -766,6 +789,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             intercept_learning_rate_factor=intercept_learning_rate_factor,
             input_scaling=input_scaling,
             input_scale_learning_rate_factor=input_scale_learning_rate_factor,
+            parametric_activation=parametric_activation,
+            activation_learning_rate_factor=activation_learning_rate_factor,
         )
 
     def _validate_input(self, X, y, incremental, reset):

@@ -8,7 +8,7 @@ import functools
 
 import numpy as np
 
-from ._activations import HIDDEN_CODES, LEAKY_RELU, hidden_kernel_address
+from ._activations import HIDDEN_CODES, LEAKY_RELU, activation_mix_inplace, hidden_kernel_address
 from ._backprop import csr_product_into, input_scale_into
 from ._losses import OUTPUT_CODES, robust_loss_into
 
@@ -89,33 +89,47 @@ class Network:
     input_scaling : bool, default=False
         Whether the input features are multiplied by trainable scales
         before the first layer (the forward pass is ``dense(X * s)``).
+    parametric_activation : bool, default=False
+        Whether each hidden unit mixes its activation with the identity by
+        a trainable weight, ``z + alpha * (f(z) - z)``
+        (:func:`fastbp._activations.activation_mix_inplace`).
 
     Attributes
     ----------
     params : ndarray of shape (n_params,)
         All coefficients (each matrix row-major, layer by layer), then all
         intercepts: scikit-learn's packing order; then, with
-        ``input_scaling``, the ``units[0]`` input scales (1 when built).
+        ``input_scaling``, the ``units[0]`` input scales (1 when built);
+        then, with ``parametric_activation``, one mixing weight per hidden
+        unit, layer by layer (1 when built).
     coefs, intercepts : list of ndarray
         Views into ``params`` with scikit-learn's shapes.
     input_scale : ndarray of shape (units[0],) or None
         The input scales, a view into ``params``; None without them.
+    activation_mix : list of ndarray or None
+        The mixing weights of each hidden layer, views into ``params``;
+        None without parametric activations.
     """
 
-    def __init__(self, units, activation, out_activation, dtype, input_scaling=False):
+    def __init__(self, units, activation, out_activation, dtype, input_scaling=False, parametric_activation=False):
         self.units = np.asarray(units, dtype=_INDEX)
         self.activation = activation if isinstance(activation, str) else tuple(activation)
         self.out_activation = out_activation
         self.dtype = np.dtype(dtype)
         self.input_scaling = bool(input_scaling)
+        self.parametric_activation = bool(parametric_activation)
         fan_in, fan_out = self.units[:-1], self.units[1:]
         self.coef_start = np.concatenate(([0], np.cumsum(fan_in * fan_out))).astype(_INDEX)
         n_coef = self.coef_start[-1]
         self.bias_start = (n_coef + np.concatenate(([0], np.cumsum(fan_out)))).astype(_INDEX)
         self.n_coef = int(n_coef)
-        # (the scales after the intercepts: L2 and weight decay, which stop
-        # at n_coef, and the coefs/intercepts views do not see them)
-        self.n_params = int(self.bias_start[-1]) + (int(self.units[0]) if self.input_scaling else 0)
+        # (the scales and mixing weights after the intercepts: L2 and weight
+        # decay, which stop at n_coef, and the coefs/intercepts views do not
+        # see them)
+        self.scale_start = int(self.bias_start[-1])
+        self.mix_start = self.scale_start + (int(self.units[0]) if self.input_scaling else 0)
+        n_mix = int(self.units[1:-1].sum()) if self.parametric_activation else 0
+        self.n_params = self.mix_start + n_mix
         self.params = np.zeros(self.n_params, dtype=self.dtype)
         self.params[self.bias_start[-1] :] = 1
         self._views()
@@ -133,13 +147,20 @@ class Network:
             for a, b, shape in zip(self.coef_start[:-1], self.coef_start[1:], shapes)
         ]
         self.intercepts = [self.params[a:b] for a, b in zip(self.bias_start[:-1], self.bias_start[1:])]
-        self.input_scale = self.params[self.bias_start[-1] :] if self.input_scaling else None
+        self.input_scale = self.params[self.scale_start : self.mix_start] if self.input_scaling else None
+        self.activation_mix = None
+        if self.parametric_activation:
+            ends = self.mix_start + np.cumsum(self.units[1:-1])
+            self.activation_mix = [self.params[b - n : b] for n, b in zip(self.units[1:-1], ends)]
 
     def __setstate__(self, state):
         # rebuild the views so that, after unpickling, they share ``params``
         # again; arrays loaded read-only (joblib memory-maps them) are copied
         self.__dict__.update(state)
         self.__dict__.setdefault("input_scaling", False)  # (pickled before the option)
+        self.__dict__.setdefault("parametric_activation", False)
+        self.__dict__.setdefault("scale_start", int(self.bias_start[-1]))
+        self.__dict__.setdefault("mix_start", self.n_params)
         for name in ("params", "units", "coef_start", "bias_start"):
             setattr(self, name, writable(getattr(self, name)))
         self._views()
@@ -156,7 +177,7 @@ class Network:
     def __getstate__(self):
         state = self.__dict__.copy()
         # (addresses are this process's only)
-        del state["coefs"], state["intercepts"], state["input_scale"]
+        del state["coefs"], state["intercepts"], state["input_scale"], state["activation_mix"]
         del state["hidden_codes"], state["_hidden_kernels"]
         return state
 
@@ -170,8 +191,11 @@ class Network:
             "dtype": self.dtype.name,
             "params": self.params.copy(),
         }
-        if self.input_scaling:  # (absent otherwise: a network without saves as before the option)
+        # (absent when off: a network without them saves as before the options)
+        if self.input_scaling:
             state["input_scaling"] = True
+        if self.parametric_activation:
+            state["parametric_activation"] = True
         return state
 
     @classmethod
@@ -187,11 +211,14 @@ class Network:
             raise ValueError(f"This saved fastbp model is damaged or was altered: {what}.")
 
         fields = {"units", "activation", "out_activation", "dtype", "params"}
-        if not isinstance(state, dict) or set(state) - {"input_scaling"} != fields:
+        options = {"input_scaling", "parametric_activation"}
+        if not isinstance(state, dict) or set(state) - options != fields:
             refuse("its network state does not have the expected fields")
+        for option in options:
+            if option in state and state[option] is not True:
+                refuse(f"{option} {state[option]!r}")
         input_scaling = state.get("input_scaling", False)
-        if input_scaling is not True and "input_scaling" in state:
-            refuse(f"input_scaling {input_scaling!r}")
+        parametric = state.get("parametric_activation", False)
         units = np.asarray(state["units"])
         if units.ndim != 1 or units.size < 2 or units.dtype.kind not in "iu" or (units < 1).any():
             refuse(f"layer sizes {state['units']!r}")
@@ -207,6 +234,7 @@ class Network:
             refuse(f"dtype {state['dtype']!r}")
         params = np.asarray(state["params"])
         expected = n_parameters(units.tolist()) + (int(units[0]) if input_scaling else 0)
+        expected += int(units[1:-1].sum()) if parametric else 0
         if params.shape != (expected,) or params.dtype != np.dtype(state["dtype"]):
             refuse(
                 f"{params.dtype} parameters of shape {params.shape} for layer sizes "
@@ -214,13 +242,15 @@ class Network:
             )
         if not np.isfinite(params).all():
             refuse("non-finite parameters")
-        network = cls(units.tolist(), activation, state["out_activation"], state["dtype"], input_scaling)
+        network = cls(units.tolist(), activation, state["out_activation"], state["dtype"], input_scaling, parametric)
         network.params[...] = params
         return network
 
     def astype(self, dtype):
         """A copy of this network with its parameters cast to ``dtype``."""
-        network = Network(self.units, self.activation, self.out_activation, dtype, self.input_scaling)
+        network = Network(
+            self.units, self.activation, self.out_activation, dtype, self.input_scaling, self.parametric_activation
+        )
         network.params[...] = self.params
         return network
 
@@ -261,6 +291,7 @@ class Network:
             self._hidden_kernels,
             OUTPUT_CODES[self.out_activation],
             input_scale_into.address(self.dtype) if self.input_scaling else 0,
+            activation_mix_inplace.address(self.dtype) if self.parametric_activation else 0,
         )
 
     def workspace(self, batch_size, sparse_input, gradient=True, grad=None):
@@ -270,6 +301,8 @@ class Network:
         ``derivs`` too: only training reads the ``f'(z)`` that some
         activations keep, in a buffer spanning the hidden layers' blocks
         that is allocated only when some hidden layer's activation keeps it.
+        Parametric activations keep ``f'`` in every hidden layer, and a
+        second buffer of that size, which prediction uses too.
         ``grad``, if given, is the gradient buffer (a view the caller owns).
         With input scaling, ``scaled_coef`` has room for the first matrix.
         """
@@ -277,6 +310,8 @@ class Network:
         n_input = 0 if sparse_input else batch_size * int(self.units[0])
         keeps = bool((self.hidden_codes >= LEAKY_RELU).any())
         n_derivs = offsets[-2] if gradient and keeps else 0
+        if self.parametric_activation:
+            n_derivs = 2 * offsets[-2]
         if grad is None:
             grad = np.empty(self.n_params if gradient else 0, dtype=self.dtype)
         return (

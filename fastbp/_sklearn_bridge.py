@@ -66,6 +66,13 @@ def _sklearn_activation(network, sklearn_class):
     MLP has one activation for every hidden layer, among its four.
     """
     names = network.hidden_activations
+    if network.parametric_activation and names:
+        raise ValueError(
+            f"{sklearn_class.__name__} cannot reproduce this model's parametric activations "
+            "(parametric_activation=True: each hidden unit mixes its activation with the "
+            "identity by a trained weight), so its predictions would differ. Keep the fastbp "
+            "model (pickle, joblib and skops.io save it), or export it to ONNX."
+        )
     if not names:  # no hidden layer: the activation plays no part
         return network.activation if network.activation in SKLEARN_ACTIVATIONS else "relu"
     if len(set(names)) > 1 or names[0] not in SKLEARN_ACTIVATIONS:

@@ -236,9 +236,12 @@ def _network_into(g, model, x):
     activations = _hidden_activations(network) + [network.out_activation]
     # (input scales folded into the first matrix: dense(x * s) = x @ (s[:, None] * W) + b)
     for i, (coef, intercept) in enumerate(zip(network.folded_coefs(), network.intercepts)):
-        x = g.op("Gemm", x, g.const(coef), g.const(intercept))
+        z = g.op("Gemm", x, g.const(coef), g.const(intercept))
+        x = z
         if i < len(network.coefs) - 1:
-            x = _row(HIDDEN_ACTIVATIONS, activations[i], "hidden")(g, x)
+            x = _row(HIDDEN_ACTIVATIONS, activations[i], "hidden")(g, z)
+            if network.parametric_activation:  # z + alpha * (f(z) - z)
+                x = g.op("Add", z, g.op("Mul", g.const(network.activation_mix[i]), g.op("Sub", x, z)))
     return _row(OUTPUT_ACTIVATIONS, activations[-1], "output")(g, x)
 
 

@@ -225,12 +225,14 @@ def robust_loss(name, P, Y, delta=1.0, quantiles=(0.5,)):
 # -- forward and backward passes ---------------------------------------------------
 
 
-def forward(coefs, intercepts, X, activation, out_activation):
+def forward(coefs, intercepts, X, activation, out_activation, mixes=None):
     """Pre-activations and activations of every layer.
 
     Returns ``(Z, A)``: ``A[0]`` is ``X``, ``A[k]`` the output of layer
     ``k``, ``Z[k - 1]`` its pre-activation ``A[k - 1] @ W + b``. The last
-    ``A`` is the network's output.
+    ``A`` is the network's output. ``mixes``: parametric activations, one
+    weight per hidden unit and layer: hidden layer ``k`` outputs ``z +
+    mixes[k] * (f(z) - z)``.
     """
     A = [np.asarray(X, dtype=np.float64)]
     Z = []
@@ -239,7 +241,8 @@ def forward(coefs, intercepts, X, activation, out_activation):
         z = A[-1] @ np.asarray(W, dtype=np.float64) + np.asarray(b, dtype=np.float64)
         Z.append(z)
         if k < n_layers - 1:
-            A.append(hidden_activation(layer_activation(activation, k), z))
+            f = hidden_activation(layer_activation(activation, k), z)
+            A.append(f if mixes is None else z + np.asarray(mixes[k], dtype=np.float64) * (f - z))
         else:
             A.append(output_activation(out_activation, z))
     return Z, A
@@ -259,9 +262,20 @@ def raw_loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, dtype
     ``batch_loss_grad_into`` computes. ``loss``: a robust loss (see the
     module docstring) instead of the output activation's own.
     """
+    return mixed_raw_loss_grad(coefs, intercepts, None, X, Y, sw, activation, out_activation, dtype, loss)[:4]
+
+
+def mixed_raw_loss_grad(coefs, intercepts, mixes, X, Y, sw, activation, out_activation, dtype=np.float64, loss=None):
+    """:func:`raw_loss_grad` of a network with parametric activations (see :func:`forward`).
+
+    Returns ``raw_loss_grad``'s four values and the mixing weights' raw
+    gradients, one array per hidden layer (None for ``mixes=None``): with
+    ``a = z + m (f(z) - z)``, ``da/dm = f(z) - z`` and ``da/dz = 1 + m
+    (f'(z) - 1)``.
+    """
     Y = np.asarray(Y, dtype=np.float64)
     sw = np.asarray(sw, dtype=np.float64)
-    Z, A = forward(coefs, intercepts, X, activation, out_activation)
+    Z, A = forward(coefs, intercepts, X, activation, out_activation, mixes)
     if loss is None:
         loss_sum = np.sum(sw * sample_losses(out_activation, A[-1], Y, dtype))
         # canonical pairs: dloss/dz of the output layer is g(z) - y
@@ -273,14 +287,22 @@ def raw_loss_grad(coefs, intercepts, X, Y, sw, activation, out_activation, dtype
         delta = sw[:, None] * grad  # identity output: dloss/dz = dloss/dP
     coef_grads = [None] * len(coefs)
     intercept_grads = [None] * len(coefs)
+    mix_grads = None if mixes is None else [None] * (len(coefs) - 1)
     for k in range(len(coefs) - 1, -1, -1):
         coef_grads[k] = A[k].T @ delta
         intercept_grads[k] = delta.sum(axis=0)
         if k > 0:
             # chain rule down to the pre-activation of the layer below
             W = np.asarray(coefs[k], dtype=np.float64)
-            delta = (delta @ W.T) * hidden_derivative(layer_activation(activation, k - 1), Z[k - 1])
-    return loss_sum, sw.sum(), coef_grads, intercept_grads
+            name, z = layer_activation(activation, k - 1), Z[k - 1]
+            delta = delta @ W.T
+            derivative = hidden_derivative(name, z)
+            if mixes is not None:
+                m = np.asarray(mixes[k - 1], dtype=np.float64)
+                mix_grads[k - 1] = (delta * (hidden_activation(name, z) - z)).sum(axis=0)
+                derivative = 1.0 + m * (derivative - 1.0)
+            delta = delta * derivative
+    return loss_sum, sw.sum(), coef_grads, intercept_grads, mix_grads
 
 
 def l2_sum(coefs):
