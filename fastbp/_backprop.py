@@ -14,7 +14,7 @@ dtype and is compiled once for it:
     address of :func:`input_scale_into` when the input features are scaled
     by the ``units[0]`` parameters that follow the intercepts.
     ``mix_kernel`` is 0, or the address of
-    :func:`fastbp._activations.activation_mix_inplace` when the hidden
+    :func:`activation_mix_into` when the hidden
     activations are parametric, their mixing weights (one per hidden unit,
     layer by layer) the last parameters.
 
@@ -39,7 +39,7 @@ dtype and is compiled once for it:
     is empty when no layer's does; with parametric activations it is
     twice that size, and its second half, from ``block_start[-2]`` on,
     holds in each hidden layer's range the product before the bias
-    (forward) and then ``f(z) - z`` (see ``activation_mix_inplace``).
+    (forward) and then ``f(z) - z`` (see :func:`activation_mix_into`).
     ``scaled_coef`` receives the first
     matrix with its rows scaled by the input scales (empty without them).
 
@@ -66,9 +66,10 @@ from numba.np.arrayobj import make_array, populate_array
 from numba.np.linalg import ensure_blas
 
 from ._activations import (
-    MIX_BACKWARD,
-    MIX_FORWARD,
-    MIX_SAVE,
+    IDENTITY,
+    LOGISTIC,
+    RELU,
+    TANH,
     activation_derivative_inplace,
     add_bias_activate_inplace,
     add_bias_output_activate_inplace,
@@ -300,6 +301,81 @@ def input_scale_into(params, grad, scaled_coef, scale_start, n_out, backward):
     return 0.0
 
 
+# the phases of activation_mix_into
+MIX_PREDICT, MIX_TRAIN, MIX_BACKWARD = 0, 1, 2
+
+
+def _mix_args(dtype):
+    vector = np.empty(0, dtype=dtype)
+    return (np.empty((0, 0), dtype=dtype), vector, vector, vector, 0, 0, 0, 0, RELU, 0, MIX_TRAIN)
+
+
+@lazy_kernel("parametric activations", _mix_args)
+def activation_mix_into(Z, derivs, params, grad, block, mixed, bias_at, at, code, kernel, phase):
+    """A hidden layer with parametric activations: ``a = z + alpha * (f(z) - z)``, one ``alpha`` per unit.
+
+    RealMLP's parametric activation (Holzmüller et al. 2024): each unit
+    ``j`` mixes its activation ``f`` (code ``code``, kernel ``kernel``) with
+    the identity by a trainable ``alpha_j = params[at + j]``, 1 at
+    initialisation (the plain activation). The mix's derivative is ``1 +
+    alpha (f'(z) - 1)``, and ``f(z) - z`` its derivative with respect to
+    ``alpha``. The layer's range of ``derivs`` (from ``block``) keeps the
+    former, as the activations that keep ``f'`` do, and the same range of
+    its second half (from ``mixed + block``) the latter.
+
+    - ``MIX_PREDICT``, ``MIX_TRAIN`` (forward; ``Z`` holds the product,
+      the intercepts are ``params[bias_at:]``): ``Z <- z + alpha (f(z) -
+      z)``, ``z`` the product plus the intercepts; when training, also the
+      two kept values. ``f'`` comes from the activation's forward pass for
+      the codes that keep it and is written through ``f(z)`` for the others.
+    - ``MIX_BACKWARD`` (``Z`` holds the deltas ``dLoss/da``): the alphas'
+      gradient ``grad[at + j] = sum_r Z[r, j] (f(z) - z)[r, j]``, then ``Z
+      <- Z * (1 + alpha (f'(z) - 1))``.
+
+    The entry point calls this instead of the layer's activation, one call
+    site per pass; compiled on first use and called by address (see
+    :class:`fastbp._jit.LazyKernel`).
+    """
+    n, m = Z.shape
+    one, zero = Z.dtype.type(1.0), Z.dtype.type(0.0)
+    kept = view(derivs, block, (0 if phase == MIX_PREDICT else n, m))
+    pre = view(derivs, mixed + block, (n, m))
+    if phase == MIX_BACKWARD:
+        for j in range(m):
+            grad[at + j] = zero
+        for r in range(n):
+            for j in range(m):
+                grad[at + j] += Z[r, j] * pre[r, j]
+                Z[r, j] *= kept[r, j]
+        return 0.0
+    bias = view(params, bias_at, (m,))
+    for r in range(n):
+        for j in range(m):
+            pre[r, j] = Z[r, j] + bias[j]  # z, until f(z) - z replaces it
+    add_bias_activate_inplace(Z, bias, code, kept, kernel)  # Z <- f(z)
+    if phase == MIX_TRAIN:  # f'(z) of the mix, while Z holds f(z)
+        for r in range(n):
+            for j in range(m):
+                f = Z[r, j]
+                if code == RELU:
+                    d = one if f > zero else zero
+                elif code == TANH:
+                    d = one - f * f
+                elif code == LOGISTIC:
+                    d = f * (one - f)
+                elif code == IDENTITY:
+                    d = one
+                else:
+                    d = kept[r, j]
+                kept[r, j] = one + params[at + j] * (d - one)
+    for r in range(n):
+        for j in range(m):
+            f_minus_z = Z[r, j] - pre[r, j]
+            Z[r, j] = pre[r, j] + params[at + j] * f_minus_z
+            pre[r, j] = f_minus_z
+    return 0.0
+
+
 @inline_kernel
 def column_sums_into(D, out):
     """``out = D.sum(axis=0)``."""
@@ -379,7 +455,6 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
         n_hidden_units += units[k]
     no_deltas = view(deltas, 0, (0, 0))  # dropout_inplace forward
     mix_start = params.shape[0] - n_hidden_units  # (parametric activations' weights, when on)
-    mixed = block_start[n_layers]  # where their second buffer starts in ``derivs``
     n_coef = bias_start[0]
     n = rows.shape[0]
     grad_out = view(out, 0, (out.size,))  # STEP: the sum of the blocks' gradients
@@ -423,14 +498,17 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 bias = view(params, bias_start[k - 1], (units[k],))
                 if k < n_layers:
                     # f'(z), where the activation keeps it, only when training
-                    kept = view(derivs, block_start[k], (0 if task == PREDICT else nb, units[k]))
-                    if mix_kernel:
-                        pre = view(derivs, mixed + block_start[k], (nb, units[k]))
-                        mix_args = (pre, kept, bias, params, grad, mix_start + first_unit, hidden_codes[k - 1])
-                        call_at(mix_kernel, (MIX_SAVE, Z, *mix_args))
-                    add_bias_activate_inplace(Z, bias, hidden_codes[k - 1], kept, hidden_kernels[k - 1])
-                    if mix_kernel:
-                        call_at(mix_kernel, (MIX_FORWARD, Z, *mix_args))
+                    if mix_kernel:  # (parametric activations)
+                        phase = MIX_PREDICT if task == PREDICT else MIX_TRAIN
+                        call_at(
+                            mix_kernel,
+                            (Z, derivs, params, grad, block_start[k], block_start[n_layers],
+                             bias_start[k - 1], mix_start + first_unit, hidden_codes[k - 1],
+                             hidden_kernels[k - 1], phase),
+                        )  # fmt: skip
+                    else:
+                        kept = view(derivs, block_start[k], (0 if task == PREDICT else nb, units[k]))
+                        add_bias_activate_inplace(Z, bias, hidden_codes[k - 1], kept, hidden_kernels[k - 1])
                     if dropout and drop_rates[k - 1] * drop_factor > 0:
                         rate = drop_rates[k - 1] * drop_factor
                         call_at(drop_kernel, (Z, rows, start, drop_key, first_unit, n_hidden_units, rate, no_deltas))
@@ -473,13 +551,14 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                     if dropout and drop_rates[k - 2] * drop_factor > 0:
                         rate = drop_rates[k - 2] * drop_factor
                         call_at(drop_kernel, (A_below, rows, start, drop_key, first_unit, n_hidden_units, rate, D_below))
-                    kept = view(derivs, block_start[k - 1], (nb, units[k - 1]))
                     if mix_kernel:
-                        pre = view(derivs, mixed + block_start[k - 1], (nb, units[k - 1]))
-                        bias = view(params, bias_start[k - 2], (units[k - 1],))  # (not read)
-                        mix_args = (pre, kept, bias, params, grad, mix_start + first_unit, hidden_codes[k - 2])
-                        call_at(mix_kernel, (MIX_BACKWARD, D_below, *mix_args))
+                        call_at(
+                            mix_kernel,
+                            (D_below, derivs, params, grad, block_start[k - 1], block_start[n_layers], 0,
+                             mix_start + first_unit, hidden_codes[k - 2], 0, MIX_BACKWARD),
+                        )  # fmt: skip
                     else:
+                        kept = view(derivs, block_start[k - 1], (nb, units[k - 1]))
                         activation_derivative_inplace(
                             A_below, D_below, hidden_codes[k - 2], kept, hidden_kernels[k - 2]
                         )

@@ -8,8 +8,8 @@ import functools
 
 import numpy as np
 
-from ._activations import HIDDEN_CODES, LEAKY_RELU, activation_mix_inplace, hidden_kernel_address
-from ._backprop import csr_product_into, input_scale_into
+from ._activations import HIDDEN_CODES, LEAKY_RELU, hidden_kernel_address
+from ._backprop import activation_mix_into, csr_product_into, input_scale_into
 from ._losses import OUTPUT_CODES, robust_loss_into
 
 _INDEX = np.int64
@@ -92,7 +92,7 @@ class Network:
     parametric_activation : bool, default=False
         Whether each hidden unit mixes its activation with the identity by
         a trainable weight, ``z + alpha * (f(z) - z)``
-        (:func:`fastbp._activations.activation_mix_inplace`).
+        (:func:`fastbp._backprop.activation_mix_into`).
 
     Attributes
     ----------
@@ -291,7 +291,7 @@ class Network:
             self._hidden_kernels,
             OUTPUT_CODES[self.out_activation],
             input_scale_into.address(self.dtype) if self.input_scaling else 0,
-            activation_mix_inplace.address(self.dtype) if self.parametric_activation else 0,
+            activation_mix_into.address(self.dtype) if self.parametric_activation else 0,
         )
 
     def workspace(self, batch_size, sparse_input, gradient=True, grad=None):

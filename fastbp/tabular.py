@@ -12,7 +12,9 @@ default is a parameter, so any of them can be changed or searched.
 What is translated as it is, per RealMLP-TD:
 
 - three hidden layers of 256 units, selu (classification) or mish
-  (regression); dropout 0.15; label smoothing 0.1 (classification);
+  (regression), each unit's activation mixed with the identity by a
+  trained weight (RealMLP's parametric activations, with a tenth of the
+  step size); dropout 0.15; label smoothing 0.1 (classification);
 - dropout and weight decay scheduled by 'flat_cos' (constant for the first
   half of the run, then a cosine down to 0);
 - Adam with ``beta_2 = 0.95``, the coslog4 learning-rate schedule, 256
@@ -43,8 +45,7 @@ Where this departs from RealMLP-TD, and why:
   ``1 / fan_in``) and its biases by its 'he+5' rule.
 - **The scaling layer is not decayed**, where RealMLP-TD decays it by the
   weights' weight decay times its step-size factor (6).
-- **Not built yet:** RealMLP's periodic numeric embeddings (PBLD) and its
-  parametric activations.
+- **Not built yet:** RealMLP's periodic numeric embeddings (PBLD).
 - **Categorical columns of more than 9 categories are one-hot too**
   (sparse, not scaled), where RealMLP learns an embedding of width 8 for
   each: the first layer's weights on a one-hot column are an embedding of
@@ -134,6 +135,8 @@ class _TabularBase(BaseEstimator):
         "intercept_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
         "input_scaling": ["boolean"],
         "input_scale_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
+        "parametric_activation": ["boolean"],
+        "activation_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
         "learning_rate": [StrOptions({"constant", "cosine", "warmup_cosine", "coslog4"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -161,6 +164,8 @@ class _TabularBase(BaseEstimator):
             intercept_learning_rate_factor=self.intercept_learning_rate_factor,
             input_scaling=self.input_scaling,
             input_scale_learning_rate_factor=self.input_scale_learning_rate_factor,
+            parametric_activation=self.parametric_activation,
+            activation_learning_rate_factor=self.activation_learning_rate_factor,
             learning_rate=self.learning_rate,
             max_iter=self.max_iter,
             batch_size=self.batch_size,
@@ -290,6 +295,12 @@ _SHARED_PARAMETERS = """
         ``input_scaling``).
     input_scale_learning_rate_factor : float > 0, default=6.0
         Multiplies the scales' step size.
+    parametric_activation : bool, default=True
+        Each hidden unit mixes its activation with the identity by a
+        trained weight (:class:`~fastbp.BackpropClassifier`'s
+        ``parametric_activation``).
+    activation_learning_rate_factor : float > 0, default=0.1
+        Multiplies the mixing weights' step size.
     learning_rate : {'coslog4', 'cosine', 'warmup_cosine', 'constant'}, default='coslog4'
         Schedule of the step size over the run
         (:class:`~fastbp.BackpropClassifier`'s ``learning_rate``).
@@ -403,6 +414,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         intercept_learning_rate_factor=0.1,
         input_scaling=True,
         input_scale_learning_rate_factor=6.0,
+        parametric_activation=True,
+        activation_learning_rate_factor=0.1,
         learning_rate="coslog4",
         max_iter=256,
         batch_size=256,
@@ -429,6 +442,8 @@ class TabularClassifier(ClassifierMixin, _TabularBase):
         self.intercept_learning_rate_factor = intercept_learning_rate_factor
         self.input_scaling = input_scaling
         self.input_scale_learning_rate_factor = input_scale_learning_rate_factor
+        self.parametric_activation = parametric_activation
+        self.activation_learning_rate_factor = activation_learning_rate_factor
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.batch_size = batch_size
@@ -533,6 +548,8 @@ class TabularRegressor(RegressorMixin, _TabularBase):
         intercept_learning_rate_factor=0.1,
         input_scaling=True,
         input_scale_learning_rate_factor=6.0,
+        parametric_activation=True,
+        activation_learning_rate_factor=0.1,
         learning_rate="coslog4",
         max_iter=256,
         batch_size=256,
@@ -558,6 +575,8 @@ class TabularRegressor(RegressorMixin, _TabularBase):
         self.intercept_learning_rate_factor = intercept_learning_rate_factor
         self.input_scaling = input_scaling
         self.input_scale_learning_rate_factor = input_scale_learning_rate_factor
+        self.parametric_activation = parametric_activation
+        self.activation_learning_rate_factor = activation_learning_rate_factor
         self.learning_rate = learning_rate
         self.max_iter = max_iter
         self.batch_size = batch_size

@@ -33,10 +33,10 @@ def nrt_stats():
     _nrt_python.memsys_disable_stats()
 
 
-def _network_and_data(X, Y, sw, dtype, rng, loss, activation="tanh", input_scaling=False):
+def _network_and_data(X, Y, sw, dtype, rng, loss, activation="tanh", input_scaling=False, parametric=False):
     """A softmax network and its data, or an identity one with a robust regression ``loss``."""
     out = "softmax" if loss is None else "identity"
-    network = Network([7, 5, 4, 3], activation, out, dtype, input_scaling)
+    network = Network([7, 5, 4, 3], activation, out, dtype, input_scaling, parametric)
     network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
     if loss is not None:
         loss = loss_parameters(loss, 3, delta=0.3, quantiles=(0.1, 0.5, 0.9))
@@ -45,7 +45,7 @@ def _network_and_data(X, Y, sw, dtype, rng, loss, activation="tanh", input_scali
 
 def _allocations_of_one_epoch(
     n_samples, batch_size, solver, sparse_input, dtype, dropout, options=DEFAULTS, loss=None,
-    activation="tanh", input_scaling=False,
+    activation="tanh", input_scaling=False, parametric=False,
 ):  # fmt: skip
     rng = np.random.RandomState(0)
     X = rng.randn(n_samples, 7)
@@ -53,7 +53,9 @@ def _allocations_of_one_epoch(
     if sparse_input:
         X[X < 0.5] = 0
         X = sparse.csr_matrix(X)
-    network, data = _network_and_data(X, Y, rng.rand(n_samples), dtype, rng, loss, activation, input_scaling)
+    network, data = _network_and_data(
+        X, Y, rng.rand(n_samples), dtype, rng, loss, activation, input_scaling, parametric
+    )
     work = network.workspace(batch_size, sparse_input)
     state_1 = np.zeros(network.n_params, dtype)
     state_2 = np.zeros(network.n_params, dtype)
@@ -84,12 +86,14 @@ def test_allocations_per_epoch_do_not_grow_with_batches(solver, sparse_input, dt
 
 
 def _allocations_of_blocked_batch(
-    n_rows, task, solver, dtype, dropout, options=DEFAULTS, loss=None, input_scaling=False
+    n_rows, task, solver, dtype, dropout, options=DEFAULTS, loss=None, input_scaling=False, parametric=False
 ):
     """A batch's BLOCK (its gradient) or STEP (its update) call, as :mod:`fastbp._parallel` makes it."""
     rng = np.random.RandomState(0)
     X, Y = rng.randn(n_rows, 7), rng.rand(n_rows, 3)
-    network, data = _network_and_data(X, Y, rng.rand(n_rows), dtype, rng, loss, input_scaling=input_scaling)
+    network, data = _network_and_data(
+        X, Y, rng.rand(n_rows), dtype, rng, loss, input_scaling=input_scaling, parametric=parametric
+    )
     work = network.workspace(n_rows, False)
     state = np.zeros(network.n_params, dtype), np.zeros(network.n_params, dtype)
     optimizer = optimizer_tuple(
@@ -133,6 +137,27 @@ def test_input_scaling_allocates_nothing_per_batch(solver, sparse_input, dtype):
     for task in (BLOCK, STEP):
         few, n_arrays = _allocations_of_blocked_batch(10, task, solver, dtype, "dropout", input_scaling=True)
         many, _ = _allocations_of_blocked_batch(200, task, solver, dtype, "dropout", input_scaling=True)
+        assert few == many == n_arrays
+
+
+# parametric activations with input scaling: the 9 mixing weights after the 7
+# scales a step group of their own
+MIX_GROUPS = dict(group_bounds=[0, 79, 86, 95], group_lr=[1.0, 6.0, 0.1], group_eps=[1.0, 1.0, 1.0])
+
+
+@pytest.mark.parametrize("activation", ["relu", "mish"])
+@pytest.mark.parametrize("solver", [ADAM, SGD])
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_parametric_activations_allocate_nothing_per_batch(solver, dtype, activation):
+    args = (solver, False, dtype, "dropout", MIX_GROUPS)
+    options = {"activation": activation, "input_scaling": True, "parametric": True}
+    few, n_arrays = _allocations_of_one_epoch(40, 10, *args, **options)
+    many, _ = _allocations_of_one_epoch(400, 10, *args, **options)
+    assert many == few == n_arrays
+    for task in (BLOCK, STEP):
+        blocked = (task, solver, dtype, "dropout")
+        few, n_arrays = _allocations_of_blocked_batch(10, *blocked, input_scaling=True, parametric=True)
+        many, _ = _allocations_of_blocked_batch(200, *blocked, input_scaling=True, parametric=True)
         assert few == many == n_arrays
 # every option of the optimizer step on: per-step schedules (warmup included),
 # decoupled weight decay, gradient clipping (a norm small enough to clip)

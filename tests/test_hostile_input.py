@@ -563,20 +563,24 @@ for _param, _values in (
             params={**_set, "solver": _solver},
         )
 
-# -- input scaling: any solver; its step size factor Adam only -----------------------
-for _param, _values in (
-    ("input_scaling", [("yes", "str"), (1, "int"), (None, "none")]),
-    ("input_scale_learning_rate_factor", [(0.0, "zero"), (-6.0, "negative"), ("6", "str"), (None, "none")]),
+# -- input scaling, parametric activations: any solver; their step size factors Adam only --
+for _option, _factor, _value in (
+    ("input_scaling", "input_scale_learning_rate_factor", 6.0),
+    ("parametric_activation", "activation_learning_rate_factor", 0.1),
 ):
-    TABLE += _refused_values(_param, _values)
-for _solver in ("sgd", "lbfgs"):
-    TABLE += _expand(
-        f"input_scale_learning_rate_factor-{_solver}",
-        BOTH,
-        (FIT,),
-        rf"input_scale_learning_rate_factor=6.0 applies to solver='adam' only, not to solver='{_solver}'",
-        params={"input_scaling": True, "input_scale_learning_rate_factor": 6.0, "solver": _solver},
-    )
+    for _param, _values in (
+        (_option, [("yes", "str"), (1, "int"), (None, "none")]),
+        (_factor, [(0.0, "zero"), (-6.0, "negative"), ("6", "str"), (None, "none")]),
+    ):
+        TABLE += _refused_values(_param, _values)
+    for _solver in ("sgd", "lbfgs"):
+        TABLE += _expand(
+            f"{_factor}-{_solver}",
+            BOTH,
+            (FIT,),
+            rf"{_factor}={_value} applies to solver='adam' only, not to solver='{_solver}'",
+            params={_option: True, _factor: _value, "solver": _solver},
+        )
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # NaN labels
@@ -626,6 +630,8 @@ INVALID_PARAMETERS = {
     "intercept_learning_rate_factor": 0.0,
     "input_scaling": "yes",
     "input_scale_learning_rate_factor": 0.0,
+    "parametric_activation": "yes",
+    "activation_learning_rate_factor": 0.0,
     "delta": 0.0,  # regressor only
     "quantile": 1.5,  # regressor only
 }

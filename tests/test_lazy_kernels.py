@@ -53,6 +53,7 @@ OPTIONS = {
     "flat_cos": ({"weight_decay": 0.1, "weight_decay_schedule": "flat_cos"}, ["flat_cos schedule"]),
     "fan_in": ({"learning_rate_scaling": "fan_in"}, ["per-layer step sizes"]),
     "input_scaling": ({"input_scaling": True}, ["input scaling"]),
+    "parametric": ({"parametric_activation": True}, ["parametric activations"]),
     "huber": ({"loss": "huber"}, ["robust losses"]),
     "sparse": ({"sparse": True}, ["sparse input"]),
 }

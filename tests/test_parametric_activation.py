@@ -101,9 +101,16 @@ def test_loss_and_gradient_match_the_reference(activation, dtype):
     np.testing.assert_allclose(grad, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * np.abs(expected).max())
     # the outputs too: prediction runs the mix (in its own workspace)
     out = np.empty((X.shape[0], UNITS[-1]), dtype=dtype)
-    _backprop.predict_into(network.net(), as_kernel_data(X, dtype=dtype, n_outputs=3), network.workspace(8, False, gradient=False), out)
+    _backprop.predict_into(
+        network.net(),
+        as_kernel_data(X, dtype=dtype, n_outputs=3),
+        network.workspace(8, False, gradient=False),
+        out,
+    )
     mixes = [m.astype(np.float64) for m in network.activation_mix]
-    expected_out = ref.forward(network.coefs, network.intercepts, X, network.activation, "softmax", mixes)[1][-1]
+    expected_out = ref.forward(network.coefs, network.intercepts, X, network.activation, "softmax", mixes)[1][
+        -1
+    ]
     np.testing.assert_allclose(out, expected_out, rtol=RTOL[dtype], atol=RTOL[dtype])
 
 
@@ -121,7 +128,9 @@ def test_gradient_matches_finite_differences(activation, sparse_input, input_sca
         loss = _backprop.full_loss_grad_into(network.net(), data, work, ALPHA, 7, grad)
         ref_loss, expected = _mixed_reference(network, X, Y, sw, ALPHA)
         np.testing.assert_allclose(loss, ref_loss, rtol=RTOL[dtype])
-        np.testing.assert_allclose(grad, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * np.abs(expected).max())
+        np.testing.assert_allclose(
+            grad, expected, rtol=RTOL[dtype], atol=RTOL[dtype] * np.abs(expected).max()
+        )
     if sparse_input:
         return  # (check_gradient runs dense data)
     rel_error, fd, grad = check_gradient(network, data, dtype, alpha=ALPHA)
@@ -246,7 +255,9 @@ def test_pickle_round_trip_and_training_goes_on_bit_for_bit():
     state = est.__getstate__()
     for damage in ({"parametric_activation": "yes"}, {"parametric_activation": False}):
         with pytest.raises(ValueError, match="damaged or was altered"):
-            BackpropClassifier().__setstate__({**state, "_network_state": {**state["_network_state"], **damage}})
+            BackpropClassifier().__setstate__(
+                {**state, "_network_state": {**state["_network_state"], **damage}}
+            )
 
 
 def test_to_sklearn_refuses_and_onnx_converts():
@@ -258,7 +269,11 @@ def test_to_sklearn_refuses_and_onnx_converts():
     skl2onnx = pytest.importorskip("skl2onnx")
     pytest.importorskip("fastbp.onnx")
     reg = BackpropRegressor(
-        hidden_layer_sizes=(5, 4), activation=("selu", "tanh"), max_iter=5, random_state=0, parametric_activation=True
+        hidden_layer_sizes=(5, 4),
+        activation=("selu", "tanh"),
+        max_iter=5,
+        random_state=0,
+        parametric_activation=True,
     )
     X, y = X_CLF.astype(np.float32), Y_CLF.astype(float)
     reg.fit(X, y)
@@ -283,7 +298,9 @@ def test_warm_start_continues_and_assigned_weights_are_used():
     np.testing.assert_allclose(est.predict_proba(X_CLF), expected, rtol=1e-10)
     assert est.activation_mix_[0].base is est._network.params
     est.activation_mix_ = [np.ones(4)]
-    with pytest.raises(ValueError, match=r"activation_mix_ must be a list of one array per hidden layer, of sizes \[5\]"):
+    with pytest.raises(
+        ValueError, match=r"activation_mix_ must be a list of one array per hidden layer, of sizes \[5\]"
+    ):
         est.predict(X_CLF)
     est.activation_mix_ = [np.full(5, np.nan)]
     with pytest.raises(ValueError, match="activation_mix_ must hold finite numbers"):
