@@ -13,10 +13,9 @@ dtype and is compiled once for it:
     (see :mod:`fastbp._activations`). ``scale_kernel`` is 0, or the
     address of :func:`input_scale_into` when the input features are scaled
     by the ``units[0]`` parameters that follow the intercepts.
-    ``mix_kernel`` is 0, or the address of
-    :func:`activation_mix_into` when the hidden
-    activations are parametric, their mixing weights (one per hidden unit,
-    layer by layer) the last parameters.
+    ``mix_kernel`` is 0, or the address of :func:`activation_mix_into`
+    when the hidden activations are parametric, their mixing weights (one
+    per hidden unit, layer by layer) the last parameters.
 
 ``data = (X, sp_data, sp_indices, sp_indptr, csr_kernel, Y, sw, loss_kernel, loss_params)``
     Dense ``X`` (C-contiguous) and ``csr_kernel`` 0, or an empty ``X``, the
@@ -37,11 +36,11 @@ dtype and is compiled once for it:
     layout of ``params``. ``derivs`` holds, in the same range, ``f'(z)`` of
     the hidden layers whose activation keeps it (see ``_activations``); it
     is empty when no layer's does; with parametric activations it is
-    twice that size, and its second half, from ``block_start[-2]`` on,
-    holds in each hidden layer's range the product before the bias
-    (forward) and then ``f(z) - z`` (see :func:`activation_mix_into`).
-    ``scaled_coef`` receives the first
-    matrix with its rows scaled by the input scales (empty without them).
+    twice that size, every hidden layer keeping ``f'`` of its mix, and its
+    second half, from ``block_start[-2]`` on, holds ``f(z) - z`` in each
+    hidden layer's range (see :func:`activation_mix_into`). ``scaled_coef``
+    receives the first matrix with its rows scaled by the input scales
+    (empty without them).
 
 Code that a default fit does not run (sparse input, the robust losses,
 SGD, dropout, the per-step schedules, clipping, input scaling, the hidden
