@@ -385,7 +385,7 @@ def column_sums_into(D, out):
             out[j] += D[r, j]
 
 
-EPOCH, PREDICT, BLOCK, STEP = 0, 1, 2, 3
+EPOCH, PREDICT, BLOCK, STEP, VALIDATE = 0, 1, 2, 3, 4
 
 
 @kernel
@@ -418,6 +418,9 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
       sums them in block order into ``out[0]``, within ``[lo, hi)``, and
       steps ``params[lo:hi]``; returns ``(||coefs[lo:hi]||^2, t)`` of the
       updated coefficients. See :mod:`fastbp._parallel`.
+    - ``VALIDATE``: ``PREDICT`` and the loss: the output activations of
+      ``rows`` into ``out`` and ``(sum_i sw_i * loss_i, t)`` as ``BLOCK``
+      returns it, without the backward pass.
 
     The tasks share one batch loop, and forward and backward pass
     are written out in it rather than in functions of their own, so that
@@ -449,6 +452,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
     groups_kernel, group_bounds, group_lr, group_eps = optimizer[25:]
     n_layers = units.shape[0] - 1  # number of weight matrices
     dropout = drop_kernel != 0 and (task == EPOCH or task == BLOCK)
+    forward_only = task == PREDICT or task == VALIDATE  # (no f' kept)
     n_hidden_units = 0
     for k in range(1, n_layers):
         n_hidden_units += units[k]
@@ -498,7 +502,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 if k < n_layers:
                     # f'(z), where the activation keeps it, only when training
                     if mix_kernel:  # (parametric activations)
-                        phase = MIX_PREDICT if task == PREDICT else MIX_TRAIN
+                        phase = MIX_PREDICT if forward_only else MIX_TRAIN
                         call_at(
                             mix_kernel,
                             (Z, derivs, params, grad, block_start[k], block_start[n_layers],
@@ -506,7 +510,7 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                              hidden_kernels[k - 1], phase),
                         )  # fmt: skip
                     else:
-                        kept = view(derivs, block_start[k], (0 if task == PREDICT else nb, units[k]))
+                        kept = view(derivs, block_start[k], (0 if forward_only else nb, units[k]))
                         add_bias_activate_inplace(Z, bias, hidden_codes[k - 1], kept, hidden_kernels[k - 1])
                     if dropout and drop_rates[k - 1] * drop_factor > 0:
                         rate = drop_rates[k - 1] * drop_factor
@@ -515,11 +519,12 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
                 else:
                     add_bias_output_activate_inplace(Z, bias, out_code)
             A = view(acts, block_start[n_layers], (nb, units[n_layers]))
-            if task == PREDICT:
+            if forward_only:
                 for r in range(nb):
                     for j in range(A.shape[1]):
                         out[rows[start + r], j] = A[r, j]
-                continue
+                if task == PREDICT:
+                    continue
 
             # backward pass: grad = sum_i sw_i * dloss_i/dparams, without the L2
             # term and before division by the weight sum. Output layer:
@@ -527,6 +532,9 @@ def run(task, net, data, work, optimizer, rows, batch_size, out):
             # robust losses' own gradient where it differs)
             D = view(deltas, block_start[n_layers], (nb, units[n_layers]))
             loss, sw_sum = output_delta_loss_into(A, Y, sw, rows, start, out_code, loss_kernel, loss_params, D)
+            if task == VALIDATE:
+                loss_sum += loss
+                continue
             # layer by layer: gradient of layer k-1's weights from its input and
             # delta, then the delta of the layer below by the chain rule
             for k in range(n_layers, 0, -1):
@@ -763,6 +771,18 @@ def full_loss_grad_into(net, data, work, alpha, chunk, grad_out):
     grad_out[...] = total / sw_total
     # (not a BLAS dot, whose summation order could follow NumPy's thread count)
     return (loss + 0.5 * alpha * float(np.square(coefs).sum())) / sw_total
+
+
+def validate_into(net, data, work, rows, out):
+    """Output activations of ``rows`` into their rows of ``out``; returns their weighted loss sum.
+
+    One forward pass gives both, in chunks of the workspace's rows: the
+    loss is ``sum_i sw_i * loss_i`` (no L2 term, not divided by the weight
+    sum), summed in the order :func:`full_loss_grad_into` sums it.
+    """
+    units, block_start = net[3], work[3]
+    chunk = (block_start[2] - block_start[1]) // units[1]  # rows per workspace block
+    return _run(VALIDATE, net, data, work, _placeholder_optimizer(net[0].dtype), rows, chunk, out)[0]
 
 
 def predict_into(net, data, work, out):

@@ -371,8 +371,8 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         """Name of the output activation for the fitted targets."""
 
     @abstractmethod
-    def _score(self, X, y, sample_weight):
-        """Validation score for early stopping (no input validation)."""
+    def _score_outputs(self, y_pred, y, sample_weight):
+        """Validation score for early stopping of the output activations ``y_pred``."""
 
     def _weigh_samples(self, y, sample_weight, incremental):
         """The sample weights training uses (the classifier folds in class_weight)."""

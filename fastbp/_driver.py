@@ -247,14 +247,16 @@ class StochasticTraining:
             if est._best_params is None:
                 est._best_params = network.params.copy()
             self.train, val = self._early_stopping_split(X, Y)
-            self.X_val, self.y_val = X[val], y_score[val]
+            self.y_val = y_score[val]
             self.sw_val = None if sample_weight is None else sample_weight[val]
-            # the validation loss: the compiled loss over the validation rows
+            # the validation rows' outputs (for the score) and loss, from one
+            # forward pass of the compiled kernel
             self.val_data = as_kernel_data(
-                self.X_val, Y[val], self.sw_val, dtype=network.dtype, n_outputs=Y.shape[1], loss=loss
+                X[val], Y[val], self.sw_val, dtype=network.dtype, n_outputs=Y.shape[1], loss=loss
             )
-            self.val_work = network.workspace(min(LBFGS_CHUNK, len(val)), self.val_data[4])
-            self.val_grad = np.empty(network.n_params, dtype=network.dtype)
+            self.val_works = []  # one per thread (made by the first validation)
+            self.val_out = np.empty((len(val), Y.shape[1]), dtype=network.dtype)
+            self.val_sw_sum = float(self.val_data[6].sum(dtype=np.float64))
         self.drop_rates = est._dropout_rates()
         # what history_ records: one rate, or one per hidden layer, as given
         self.drop_given = np.asarray(est.dropout, dtype=np.float64)
@@ -312,6 +314,7 @@ class StochasticTraining:
         network = self.network
         n_blocks = _parallel.n_blocks(network.units, self.batch_size)
         with _parallel.worker_threads(n_blocks - 1) as n_workers:
+            self.n_workers = n_workers  # (the validation's threads too)
             if n_blocks > 1:
                 blocked = _parallel.BlockedEpochs(network, self.data[4], self.batch_size, n_blocks, n_workers)
                 self._train(blocked.epoch)
@@ -517,19 +520,36 @@ class StochasticTraining:
         if loss < est.best_loss_:
             est.best_loss_ = loss
 
-    def _validation_loss(self):
-        """Like ``loss_curve_``: weighted mean loss plus each sample's share of the L2 term."""
-        net = self.network.net()
-        loss = _backprop.full_loss_grad_into(
-            net, self.val_data, self.val_work, 0.0, LBFGS_CHUNK, self.val_grad
-        )
+    def _validation_loss_and_score(self):
+        """The validation loss and score, from one forward pass.
+
+        The loss is defined like ``loss_curve_``: the weighted mean loss plus
+        each sample's share of the L2 term.
+        """
+        net, n_val = self.network.net(), self.val_out.shape[0]
+        chunk = min(LBFGS_CHUNK, n_val)
+        if not self.val_works:
+            self.val_works = [
+                self.network.workspace(chunk, self.val_data[4], gradient=False) for _ in range(1 + self.n_workers)
+            ]
+        rows = np.arange(n_val)
+
+        def validate(i, slot):
+            part = rows[i * chunk : (i + 1) * chunk]
+            return _backprop.validate_into(net, self.val_data, self.val_works[slot], part, self.val_out)
+
+        # chunk by chunk on the fit's threads, summed in chunk order: the sum
+        # one thread makes, whatever the thread count
+        loss_sum = 0.0
+        for loss in _parallel.map_chunks(validate, -(-n_val // chunk), self.n_workers):
+            loss_sum += loss
         coefs = self.network.params[: self.network.n_coef]
-        return float(loss + 0.5 * self.est.alpha * np.dot(coefs, coefs) / self.batch_size)
+        loss = float(loss_sum / self.val_sw_sum + 0.5 * self.est.alpha * np.dot(coefs, coefs) / self.batch_size)
+        return loss, self.est._score_outputs(self.val_out, self.y_val, self.sw_val)
 
     def _update_validation(self):
         est = self.est
-        score = est._score(self.X_val, self.y_val, self.sw_val)
-        loss = self._validation_loss()
+        loss, score = self._validation_loss_and_score()
         est.validation_scores_.append(score)
         est.validation_loss_curve_.append(loss)
         if est.verbose:

@@ -530,8 +530,8 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
     def _output_activation(self):
         return "softmax" if self._label_binarizer.y_type_ == "multiclass" else "logistic"
 
-    def _score(self, X, y, sample_weight):
-        y_pred = self._forward(X, check_input=False)
+    def _score_outputs(self, y_pred, y, sample_weight):
+        """Accuracy of the output activations ``y_pred`` (the validation score); NaN if some are not finite."""
         if not np.isfinite(y_pred).all():
             return np.nan
         return accuracy_score(y, self._decode(y_pred), sample_weight=sample_weight)
@@ -848,8 +848,8 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             return y
         return np.repeat(y.reshape(len(y), n_targets), n_outputs // n_targets, axis=1)
 
-    def _score(self, X, y, sample_weight):
-        y_pred = self._forward(X, check_input=False)
+    def _score_outputs(self, y_pred, y, sample_weight):
+        """R^2 of the output activations ``y_pred`` (the validation score); NaN if some are not finite."""
         if not np.isfinite(y_pred).all():
             return np.nan
         y_pred = y_pred.ravel() if y_pred.shape[1] == 1 else y_pred

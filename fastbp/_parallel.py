@@ -180,6 +180,34 @@ def worker_threads(wanted):
             _fits_running -= 1
 
 
+def map_chunks(func, n_chunks, n_workers):
+    """``[func(i, slot) for i in range(n_chunks)]``, on the calling thread and ``n_workers`` pool threads.
+
+    Thread ``slot`` (0 the caller's) runs chunks ``slot, slot + n_threads,
+    ...``; ``slot`` names the buffers it may write. The results come back
+    in chunk order whichever thread computed them, so a sum of them in that
+    order does not depend on the thread count. ``func`` must release the
+    GIL to gain anything (the compiled kernels do).
+    """
+    n_threads = min(1 + n_workers, n_chunks)
+    if n_threads < 2:
+        return [func(i, 0) for i in range(n_chunks)]
+    results = [None] * n_chunks
+
+    def share(slot):
+        for i in range(slot, n_chunks, n_threads):
+            results[i] = func(i, slot)
+
+    futures = [_executor().submit(share, slot) for slot in range(1, n_threads)]
+    try:
+        share(0)
+    finally:  # (no thread may still be writing when the caller goes on)
+        wait(futures)
+    for future in futures:
+        future.result()  # (raises a helper's exception)
+    return results
+
+
 class BlockedEpochs:
     """The buffers and threads of a fit whose batches are trained in blocks.
 

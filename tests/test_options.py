@@ -17,7 +17,8 @@ from sklearn.neural_network import MLPClassifier
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils.class_weight import compute_sample_weight
 
-from fastbp import BackpropClassifier, BackpropRegressor
+from fastbp import BackpropClassifier, BackpropRegressor, _backprop
+from fastbp._network import Network, as_kernel_data
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
 
@@ -151,6 +152,33 @@ def test_validation_loss_is_the_reference_loss_of_the_validation_rows(name, weig
     np.testing.assert_allclose(model.validation_loss_curve_, np.average(losses, weights=w) + l2, rtol=1e-10)
     assert model.best_validation_loss_ == min(model.validation_loss_curve_)
     assert len(model.validation_loss_curve_) == len(model.validation_scores_) == model.n_iter_
+
+
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("activation, parametric", [("relu", False), ("mish", False), ("selu", True)])
+def test_the_validation_pass_is_prediction_and_the_loss_of_the_gradient_pass(activation, parametric, dtype):
+    """One forward pass (task VALIDATE) gives ``predict_into``'s outputs and ``full_loss_grad_into``'s loss.
+
+    Bit for bit, but for the loss of float32's newer activations, which
+    compute ``f`` alone (as prediction does) a little differently from ``f``
+    with ``f'`` (as training does).
+    """
+    rng = np.random.RandomState(3)
+    network = Network([5, 6, 4, 3], activation, "softmax", dtype, parametric_activation=parametric)
+    network.params[...] = rng.uniform(-1, 1, network.n_params)
+    X, sw = rng.normal(size=(50, 5)), rng.uniform(0.5, 2.0, 50)
+    Y = np.eye(3)[rng.randint(0, 3, 50)]
+    data = as_kernel_data(X, Y, sw, dtype=dtype, n_outputs=3)
+    out = np.empty((50, 3), dtype=dtype)
+    work = network.workspace(16, False, gradient=False)
+    loss_sum = _backprop.validate_into(network.net(), data, work, np.arange(50), out)
+    grad = np.empty(network.n_params, dtype=dtype)
+    loss = _backprop.full_loss_grad_into(network.net(), data, network.workspace(16, False), 0.0, 16, grad)
+    rtol = 1e-6 if dtype == np.float32 and activation == "mish" else 0
+    np.testing.assert_allclose(loss_sum / float(data[6].sum(dtype=np.float64)), loss, rtol=rtol)
+    expected = np.empty_like(out)
+    _backprop.predict_into(network.net(), data, network.workspace(16, False, gradient=False), expected)
+    np.testing.assert_array_equal(out, expected)
 
 
 def test_early_stopping_on_the_loss_keeps_the_lowest_loss_epoch():

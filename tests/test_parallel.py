@@ -113,6 +113,32 @@ def test_same_weights_on_any_number_of_threads(params, dtype, sparse_input):
 
 
 @pytest.mark.usefixtures("blas_allows_all")
+def test_validation_runs_on_the_fits_threads_with_the_same_curves(monkeypatch):
+    from fastbp import _driver
+
+    monkeypatch.setattr(_driver, "LBFGS_CHUNK", 7)  # validation chunks of 7 rows: several per thread
+    slots = set()
+    original = _backprop.validate_into
+
+    def spy(net, data, work, rows, out):
+        slots.add(threading.current_thread().name)
+        return original(net, data, work, rows, out)
+
+    monkeypatch.setattr(_backprop, "validate_into", spy)
+    X, y = make_classification(n_samples=300, n_features=12, n_classes=3, n_informative=6, random_state=0)
+    kw = dict(hidden_layer_sizes=(16, 8), batch_size=50, max_iter=6, early_stopping=True, random_state=0)
+    fits = []
+    for n_threads in (1, 3):
+        slots.clear()
+        fits.append(_fit(BackpropClassifier(**kw, activation="selu", parametric_activation=True), X, y, n_threads))
+        assert len(slots) == n_threads
+    for a, b in zip(_weights(fits[0]), _weights(fits[1])):
+        np.testing.assert_array_equal(a, b)
+    assert fits[0].validation_loss_curve_ == fits[1].validation_loss_curve_
+    assert fits[0].validation_scores_ == fits[1].validation_scores_
+
+
+@pytest.mark.usefixtures("blas_allows_all")
 def test_threads_are_used(monkeypatch):
     seen = []
     original = _parallel.BlockedEpochs.epoch

@@ -11,6 +11,7 @@ from threadpoolctl import threadpool_info
 import fastbp
 
 from .activations import QUICK_ACTIVATIONS, TARGETS
+from .preset import TARGET as PRESET_TARGET
 
 
 def _cpu_model():
@@ -268,6 +269,13 @@ def format_targets(targets):
                 for k, v in cores.items()
                 if k != "cores"
             )
+        )
+    preset = targets.get("preset_network")
+    if preset:
+        lines.append(
+            f"the presets' network on W3 ({preset['rows']:,} rows, float32), ms per epoch: "
+            f"{preset['preset_ms']:.1f}, a plain network of its widths {preset['plain_ms']:.1f} "
+            f"({preset['ratio']:.2f}x; target <= {PRESET_TARGET:.1f}x)"
         )
     t = targets.get("threads")
     if t:

@@ -6,11 +6,12 @@ from .concurrency import measure_grid_search, measure_threads
 from .cores import measure_cores
 from .memory import measure_peak_memory
 from .predict import measure_predict
+from .preset import measure_preset_network
 from .search import measure_search
 
 
 def measure_targets(dtypes, repeats, quick, log=print):
-    """Prediction, activations, a lone fit on every core, threads, searches, compile and peak memory.
+    """Prediction, activations, a lone fit on every core, the presets' network, threads, searches, compile, memory.
 
     Parameters
     ----------
@@ -27,13 +28,14 @@ def measure_targets(dtypes, repeats, quick, log=print):
     -------
     dict
         One entry per measurement: ``predict``, ``activations``,
-        ``cores``, ``threads``, ``grid_search``, ``search``, ``compile``,
-        ``peak_memory``.
+        ``cores``, ``preset_network``, ``threads``, ``grid_search``,
+        ``search``, ``compile``, ``peak_memory``.
     """
     steps = {
         "predict": lambda: measure_predict(repeats),
         "activations": lambda: measure_activations(repeats, QUICK_ACTIVATIONS if quick else ACTIVATIONS),
         "cores": lambda: measure_cores(repeats, quick),
+        "preset_network": lambda: measure_preset_network(repeats, quick),
         "threads": lambda: measure_threads(repeats, quick),
         "grid_search": lambda: measure_grid_search(repeats),
         "search": lambda: measure_search(repeats, quick),
