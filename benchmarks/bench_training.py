@@ -5,6 +5,8 @@ loads or compiles the kernels for the dtype), so compile time is never
 timed here; it is measured on its own in ``bench_compile``.
 """
 
+import warnings
+
 from . import common
 
 SOLVERS = ["adam", "sgd", "lbfgs"]
@@ -140,3 +142,40 @@ class DropoutEpoch:
 
     def time_epoch(self, dropout, dtype, threads):
         common.partial_fit_epoch(self.model, self.X, self.y, self.classes)
+
+
+class PresetNetworkFit:
+    """A 2-epoch fit on W3's shapes (6,000 x 784, float32): the presets' network, or a plain one of its widths.
+
+    ``preset``: the network :class:`fastbp.TabularClassifier` trains (every
+    training option of its recipe, the best epoch on a 20% validation
+    split), on the data as it is; ``plain``: BackpropClassifier's defaults
+    with the same hidden layers and batch size, on the same 80% of the
+    rows. Issue 14's target: preset / plain at most 1.3 (``python -m
+    fastbp.bench`` times the full 60,000 rows). ``threads`` as in
+    :class:`Epoch`. Versions without the presets skip it.
+    """
+
+    params = [["plain", "preset"], common.THREAD_MODES]
+    param_names = ["network", "threads"]
+
+    def setup(self, network, threads):
+        common.use_threads(threads)
+        try:
+            from fastbp.bench.preset import QUICK_ROWS, preset_and_plain_fits
+        except ImportError as error:
+            raise NotImplementedError("no presets' network benchmark in this version") from error
+        from sklearn.datasets import make_classification
+
+        X, y = make_classification(
+            n_samples=QUICK_ROWS, n_features=784, n_informative=50, n_redundant=0, n_classes=10, random_state=0
+        )
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.fit = preset_and_plain_fits(X.astype("float32"), y)[network]
+            self.fit()  # warms the JIT
+
+    def time_fit(self, network, threads):
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            self.fit()
