@@ -79,6 +79,23 @@ def block_every_batch(monkeypatch):
     monkeypatch.setattr(_parallel._threads, "outer_blas_threads", lambda: 3)
 
 
+def assert_same_weights_on_threads_and_slices(monkeypatch, fit):
+    """``fit()``'s arrays (a list) are the same on 1 and 3 threads, and with step slices of 5 parameters.
+
+    Slices of 5 cut across every step group. Call after
+    :func:`block_every_batch`. Returns the first fit's arrays.
+    """
+    results = []
+    for n_threads, step_slice in ((1, _parallel.STEP_SLICE), (3, _parallel.STEP_SLICE), (3, 5)):
+        monkeypatch.setattr(_parallel, "STEP_SLICE", step_slice)
+        with _parallel.num_threads(n_threads):
+            results.append(fit())
+    for other in results[1:]:
+        for a, b in zip(results[0], other):
+            np.testing.assert_array_equal(a, b)
+    return results[0]
+
+
 def _block_with_dropout(network, data, rows, rates, key):
     """The kernel's BLOCK task with dropout: ``(raw loss, raw gradient)``."""
     empty = np.empty(0, dtype=network.dtype)

@@ -28,11 +28,11 @@ from fastbp._network import Network, as_kernel_data
 
 try:
     from . import reference as ref
-    from .test_dropout import block_every_batch
+    from .test_dropout import assert_same_weights_on_threads_and_slices, block_every_batch
     from .test_gradcheck import STEP, TOLERANCE, check_gradient
 except ImportError:  # tests/ collected as a plain directory (rootdir on sys.path)
     import reference as ref
-    from test_dropout import block_every_batch
+    from test_dropout import assert_same_weights_on_threads_and_slices, block_every_batch
     from test_gradcheck import STEP, TOLERANCE, check_gradient
 
 pytestmark = pytest.mark.filterwarnings("ignore::sklearn.exceptions.ConvergenceWarning")
@@ -176,17 +176,12 @@ def test_blocks_slices_and_threads_do_not_change_the_weights(dtype, monkeypatch)
     block_every_batch(monkeypatch)
     units = [UNITS[0], *UNITS[1:-1], 1]
     assert _parallel.n_blocks(units, N_SAMPLES) == 2
-    results = []
-    for n_threads, step_slice in ((1, _parallel.STEP_SLICE), (3, _parallel.STEP_SLICE), (3, 5)):
-        # slices of 5 parameters cut across the scales' group
-        monkeypatch.setattr(_parallel, "STEP_SLICE", step_slice)
-        with _parallel.num_threads(n_threads):
-            est = _fit(dtype, batch_size=N_SAMPLES)
-            results.append(est.coefs_ + [est.input_scale_])
-    assert not np.allclose(results[0][-1], 1.0)
-    for other in results[1:]:
-        for a, b in zip(results[0], other):
-            np.testing.assert_array_equal(a, b)
+    def fit():
+        est = _fit(dtype, batch_size=N_SAMPLES)
+        return est.coefs_ + [est.input_scale_]
+
+    first = assert_same_weights_on_threads_and_slices(monkeypatch, fit)
+    assert not np.allclose(first[-1], 1.0)
 
 
 @pytest.mark.parametrize("solver", ["sgd", "lbfgs"])
