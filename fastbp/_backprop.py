@@ -785,9 +785,9 @@ def validate_into(net, data, work, rows, out):
     return _run(VALIDATE, net, data, work, _placeholder_optimizer(net[0].dtype), rows, chunk, out)[0]
 
 
-def predict_into(net, data, work, out):
-    """Output activations of every row of ``data`` into ``out``."""
+def predict_into(net, data, work, out, rows=None):
+    """Output activations of ``rows`` (default: every row) of ``data`` into their rows of ``out``."""
     units, block_start = net[3], work[3]
     chunk = (block_start[2] - block_start[1]) // units[1]  # rows per workspace block
-    rows = np.arange(out.shape[0])
+    rows = np.arange(out.shape[0]) if rows is None else rows
     _run(PREDICT, net, data, work, _placeholder_optimizer(net[0].dtype), rows, chunk, out)

@@ -29,7 +29,7 @@ except ImportError:
         """Stands in for scikit-learn's mixin where it has none: no set_callbacks."""
 
 
-from . import _backprop
+from . import _backprop, _parallel
 from ._driver import (
     LBFGS_CHUNK,
     REGULARISER_SCHEDULES,
@@ -59,6 +59,8 @@ DOCS_URL = "https://fastbp.readthedocs.io/en/latest/"
 
 _STOCHASTIC_SOLVERS = ("sgd", "adam")
 _PREDICT_CHUNK = 512  # rows per chunk of the forward pass in predict
+# predictions of at least this many chunks run on the free cores, chunk by chunk
+_PARALLEL_PREDICT_CHUNKS = 4
 _SMALL_PREDICT = 64  # up to this many rows BLAS stays single-threaded by itself
 
 
@@ -754,13 +756,27 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             # scikit-learn's rule: float32 X keeps a float32 model in float32;
             # float64 X meets its weights upcast to float64
             network = network.astype(np.float64)
-        n_outputs = int(network.units[-1])
+        n_rows, n_outputs = X.shape[0], int(network.units[-1])
         data = as_kernel_data(X, dtype=network.dtype, n_outputs=n_outputs)
-        out = np.empty((X.shape[0], n_outputs), dtype=network.dtype)
-        work = network.workspace(max(1, min(_PREDICT_CHUNK, X.shape[0])), data[4], gradient=False)
-        small = X.shape[0] <= _SMALL_PREDICT  # skip the ~20 us of setting thread limits
-        with nullcontext() if small else single_threaded_blas():
-            _backprop.predict_into(network.net(), data, work, out)
+        out = np.empty((n_rows, n_outputs), dtype=network.dtype)
+        chunk = max(1, min(_PREDICT_CHUNK, n_rows))
+        n_chunks = -(-n_rows // chunk)
+        if n_chunks < _PARALLEL_PREDICT_CHUNKS:
+            work = network.workspace(chunk, data[4], gradient=False)
+            small = n_rows <= _SMALL_PREDICT  # skip the ~20 us of setting thread limits
+            with nullcontext() if small else single_threaded_blas():
+                _backprop.predict_into(network.net(), data, work, out)
+            return out
+        # chunk by chunk on the free cores: each row's outputs are those of the
+        # same chunk on one thread
+        net, rows = network.net(), np.arange(n_rows)
+        with single_threaded_blas(), _parallel.worker_threads(n_chunks - 1) as n_workers:
+            works = [network.workspace(chunk, data[4], gradient=False) for _ in range(1 + n_workers)]
+
+            def predict(i, slot):
+                _backprop.predict_into(net, data, works[slot], out, rows[i * chunk : (i + 1) * chunk])
+
+            _parallel.map_chunks(predict, n_chunks, n_workers)
         return out
 
     def _is_well_formed(self, X):

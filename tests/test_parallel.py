@@ -139,6 +139,29 @@ def test_validation_runs_on_the_fits_threads_with_the_same_curves(monkeypatch):
 
 
 @pytest.mark.usefixtures("blas_allows_all")
+def test_a_large_prediction_runs_on_the_free_cores_with_the_same_outputs(monkeypatch):
+    from fastbp import _base
+
+    X, y = make_classification(n_samples=2100, n_features=12, n_classes=3, n_informative=6, random_state=0)
+    model = BackpropClassifier(hidden_layer_sizes=(16, 8), max_iter=3, activation="mish").fit(X, y)
+    names = set()
+    original = _backprop.predict_into
+
+    def spy(*args):
+        names.add(threading.current_thread().name)
+        return original(*args)
+
+    monkeypatch.setattr(_backprop, "predict_into", spy)
+    with _parallel.num_threads(3):
+        parallel = model.predict_proba(X)  # 5 chunks of 512 rows
+    assert len(names) == 3
+    monkeypatch.setattr(_base, "_PARALLEL_PREDICT_CHUNKS", 10**9)
+    names.clear()
+    np.testing.assert_array_equal(model.predict_proba(X), parallel)
+    assert len(names) == 1
+
+
+@pytest.mark.usefixtures("blas_allows_all")
 def test_threads_are_used(monkeypatch):
     seen = []
     original = _parallel.BlockedEpochs.epoch
