@@ -409,7 +409,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             self.__dict__.pop("activation_mix_", None)
 
     def _synced_network(self):
-        """The network holding ``coefs_``/``intercepts_``/``input_scale_``, rebuilt if they were assigned."""
+        """The network holding ``coefs_``/``intercepts_``/``input_scale_``/``activation_mix_``, rebuilt if assigned."""
         network = getattr(self, "_network", None)
         coefs = getattr(self, "coefs_", None)
         intercepts = getattr(self, "intercepts_", None)
