@@ -151,12 +151,13 @@ class PresetNetworkFit:
     training option of its recipe, the best epoch on a 20% validation
     split), on the data as it is; ``plain``: BackpropClassifier's defaults
     with the same hidden layers and batch size, on the same 80% of the
-    rows. Issue 14's target: preset / plain at most 1.3 (``python -m
+    rows; ``plain_validated``: that network on all the rows, scoring the
+    same validation split after every epoch. Issue 14's target: preset / plain at most 1.3 (``python -m
     fastbp.bench`` times the full 60,000 rows). ``threads`` as in
     :class:`Epoch`. Versions without the presets skip it.
     """
 
-    params = [["plain", "preset"], common.THREAD_MODES]
+    params = [["plain", "plain_validated", "preset"], common.THREAD_MODES]
     param_names = ["network", "threads"]
 
     def setup(self, network, threads):

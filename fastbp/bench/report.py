@@ -275,7 +275,8 @@ def format_targets(targets):
         lines.append(
             f"the presets' network on W3 ({preset['rows']:,} rows, float32), ms per epoch: "
             f"{preset['preset_ms']:.1f}, a plain network of its widths {preset['plain_ms']:.1f} "
-            f"({preset['ratio']:.2f}x; target <= {PRESET_TARGET:.1f}x)"
+            f"({preset['ratio']:.2f}x; target <= {PRESET_TARGET:.1f}x), with the same validation "
+            f"{preset['plain_validated_ms']:.1f} ({preset['ratio_validated']:.2f}x)"
         )
     t = targets.get("threads")
     if t:
