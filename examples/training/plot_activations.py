@@ -6,8 +6,9 @@ Hidden activations, one per layer
 Besides scikit-learn's four (identity, logistic, tanh, relu), fastbp has
 ``leaky_relu``, ``elu``, ``selu``, ``gelu``, ``gelu_tanh``, ``silu``,
 ``mish`` and ``softplus``, and ``activation`` may name one per hidden
-layer. The first fit with one of them compiles their kernel (about 3 s,
-once per machine and dtype).
+layer; ``parametric_activation`` mixes each unit's activation with the
+identity by a trained weight. The first fit with one of them compiles
+their kernel (about 3 s, once per machine and dtype).
 """
 
 # %%
@@ -51,7 +52,28 @@ ax.legend(ncol=3)
 fig.tight_layout()
 
 # %%
-# A network with activations scikit-learn's MLP lacks cannot become one:
+# Parametric activations (RealMLP's): each hidden unit mixes its activation
+# with the identity, ``z + alpha * (f(z) - z)``, by a weight ``alpha`` that
+# trains with the network, starting at 1 (the plain activation). The
+# trained weights are ``activation_mix_``, one array per hidden layer.
+model = BackpropClassifier(
+    hidden_layer_sizes=(64, 32),
+    activation="selu",
+    parametric_activation=True,
+    learning_rate_init=3e-3,
+    max_iter=30,
+    random_state=RANDOM_STATE,
+).fit(X_train, y_train)
+print(f"parametric selu: test accuracy {model.score(X_test, y_test):.3f}")
+fig, ax = plt.subplots(figsize=(8, 3))
+ax.hist(np.concatenate(model.activation_mix_), bins=30)
+ax.set_xlabel("trained mixing weight alpha (1: plain selu, 0: identity)")
+ax.set_ylabel("hidden units")
+fig.tight_layout()
+
+# %%
+# A network with activations scikit-learn's MLP lacks (here the parametric
+# selu) cannot become one:
 # ``to_sklearn`` refuses it rather than return a model that predicts
 # differently.
 try:
