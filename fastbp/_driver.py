@@ -256,6 +256,7 @@ class StochasticTraining:
             )
             self.val_works = []  # one per thread (made by the first validation)
             self.val_out = np.empty((len(val), Y.shape[1]), dtype=network.dtype)
+            self.val_rows = np.arange(len(val))
             self.val_sw_sum = float(self.val_data[6].sum(dtype=np.float64))
         self.drop_rates = est._dropout_rates()
         # what history_ records: one rate, or one per hidden layer, as given
@@ -532,10 +533,8 @@ class StochasticTraining:
             self.val_works = [
                 self.network.workspace(chunk, self.val_data[4], gradient=False) for _ in range(1 + self.n_workers)
             ]
-        rows = np.arange(n_val)
-
         def validate(i, slot):
-            part = rows[i * chunk : (i + 1) * chunk]
+            part = self.val_rows[i * chunk : (i + 1) * chunk]
             return _backprop.validate_into(net, self.val_data, self.val_works[slot], part, self.val_out)
 
         # chunk by chunk on the fit's threads, summed in chunk order: the sum
