@@ -112,19 +112,32 @@ def test_same_weights_on_any_number_of_threads(params, dtype, sparse_input):
         assert other.loss_curve_ == fits[0].loss_curve_
 
 
+def _record_slots(monkeypatch):
+    """The thread slots ``_parallel.map_chunks`` hands its chunks to, from now on.
+
+    Slots, not thread names: a pool thread that finishes its share early may
+    take the next slot's task too, so names undercount the slots.
+    """
+    slots = set()
+    original = _parallel.map_chunks
+
+    def spy(func, n_chunks, n_workers):
+        def recorded(i, slot):
+            slots.add(slot)
+            return func(i, slot)
+
+        return original(recorded, n_chunks, n_workers)
+
+    monkeypatch.setattr(_parallel, "map_chunks", spy)
+    return slots
+
+
 @pytest.mark.usefixtures("blas_allows_all")
 def test_validation_runs_on_the_fits_threads_with_the_same_curves(monkeypatch):
     from fastbp import _driver
 
     monkeypatch.setattr(_driver, "LBFGS_CHUNK", 7)  # validation chunks of 7 rows: several per thread
-    slots = set()
-    original = _backprop.validate_into
-
-    def spy(net, data, work, rows, out):
-        slots.add(threading.current_thread().name)
-        return original(net, data, work, rows, out)
-
-    monkeypatch.setattr(_backprop, "validate_into", spy)
+    slots = _record_slots(monkeypatch)
     X, y = make_classification(n_samples=300, n_features=12, n_classes=3, n_informative=6, random_state=0)
     kw = dict(hidden_layer_sizes=(16, 8), batch_size=50, max_iter=6, early_stopping=True, random_state=0)
     fits = []
@@ -144,21 +157,14 @@ def test_a_large_prediction_runs_on_the_free_cores_with_the_same_outputs(monkeyp
 
     X, y = make_classification(n_samples=2100, n_features=12, n_classes=3, n_informative=6, random_state=0)
     model = BackpropClassifier(hidden_layer_sizes=(16, 8), max_iter=3, activation="mish").fit(X, y)
-    names = set()
-    original = _backprop.predict_into
-
-    def spy(*args):
-        names.add(threading.current_thread().name)
-        return original(*args)
-
-    monkeypatch.setattr(_backprop, "predict_into", spy)
+    slots = _record_slots(monkeypatch)
     with _parallel.num_threads(3):
         parallel = model.predict_proba(X)  # 5 chunks of 512 rows
-    assert len(names) == 3
+    assert slots == {0, 1, 2}
     monkeypatch.setattr(_base, "_PARALLEL_PREDICT_CHUNKS", 10**9)
-    names.clear()
+    slots.clear()
     np.testing.assert_array_equal(model.predict_proba(X), parallel)
-    assert len(names) == 1
+    assert not slots  # (one chunk loop on the calling thread, no map_chunks)
 
 
 @pytest.mark.usefixtures("blas_allows_all")
