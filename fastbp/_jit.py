@@ -236,3 +236,33 @@ def _announce_compile(label, seconds):
         file=sys.stderr,
         flush=True,
     )
+
+
+
+@intrinsic
+def prefer_wide_vectors(typingctx):
+    """Let LLVM vectorize the calling kernel's loops at the CPU's full vector width.
+
+    On CPUs with AVX-512, LLVM vectorizes at 256 bits by default (its
+    ``prefer-256-bit`` tuning), half the lanes the hardware has. The
+    function attribute ``"prefer-vector-width"="512"``, which this call
+    puts on the kernel it is lowered into (clang's
+    ``-mprefer-vector-width=512``, for one function), lifts that: the
+    activations' polynomial loops then run on 8 float64 or 16 float32
+    lanes. Measured on this machine's Emerald Rapids, an element of gelu
+    with its derivative took 4.8 instead of 6.0 ns in float64 and 1.7
+    instead of 3.2 ns in float32. On a CPU without AVX-512 the attribute
+    changes nothing. Only for kernels of elementwise loops: results are the
+    same element by element, whatever the width.
+
+    llvmlite accepts only the attributes it knows by name; its attribute
+    set is a plain ``set`` rendered into the IR as it is, so the string
+    attribute goes in with ``set.add`` (tests/test_activations.py checks
+    that it reaches the machine code).
+    """
+
+    def codegen(context, builder, signature, args):
+        set.add(builder.function.attributes, '"prefer-vector-width"="512"')
+        return context.get_dummy_value()
+
+    return types.none(), codegen
