@@ -238,7 +238,6 @@ def _announce_compile(label, seconds):
     )
 
 
-
 @intrinsic
 def prefer_wide_vectors(typingctx):
     """Let LLVM vectorize the calling kernel's loops at the CPU's full vector width.

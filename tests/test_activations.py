@@ -491,7 +491,6 @@ def test_altered_network_state_is_refused(activation):
         Network.from_state(state)
 
 
-
 @pytest.mark.parametrize("kernel", ["keeping_activation_inplace", "smooth_activation_inplace"])
 def test_activation_kernels_are_vectorized_at_the_full_width(kernel):
     from llvmlite import binding
