@@ -102,7 +102,7 @@ def _expand(case, kinds, methods, match, **arguments):
     return rows
 
 
-def _refused_values(param, values, case=None, **params):
+def _refused_values(param, values, case=None, kinds=BOTH, **params):
     """Rows of ``(value, name)`` pairs that the parameter validation refuses for ``param``.
 
     ``params`` are set beside it; ``case`` (default ``param``) prefixes each name.
@@ -111,7 +111,7 @@ def _refused_values(param, values, case=None, **params):
     for value, name in values:
         rows += _expand(
             f"{case or param}-{name}",
-            BOTH,
+            kinds,
             TRAIN,
             f"The '{param}' parameter of Backprop(Classifier|Regressor) must be",
             params={param: value, **params},
@@ -355,6 +355,38 @@ TABLE = [
         params={"class_weight": "balanced"},
     ),
     *_expand(
+        "class_weight-list-for-one-column",
+        CLF,
+        TRAIN,
+        r"class_weight must be a dict of label: weight; got \[\{0: 1.0\}\]",
+        params={"class_weight": [{0: 1.0}]},
+    ),
+    *_expand(
+        "class_weight-multilabel-list-too-short",
+        CLF,
+        (FIT,),
+        r"For a multilabel target class_weight must be 'balanced' or a list of 2 dicts, one per label; "
+        r"got \[\{0: 1.0\}\]",
+        y=lambda X, y: np.column_stack([y, 1 - y]),
+        params={"class_weight": [{0: 1.0}]},
+    ),
+    *_expand(
+        "class_weight-multilabel-one-dict",
+        CLF,
+        (FIT,),
+        "For a multilabel target class_weight must be 'balanced' or a list of 2 dicts",
+        y=lambda X, y: np.column_stack([y, 1 - y]),
+        params={"class_weight": {0: 1.0}},
+    ),
+    *_expand(
+        "class_weight-multilabel-unknown-value",
+        CLF,
+        (FIT,),
+        r"class_weight\[1\] names labels that are not classes: \[2\]; the classes are \[0 1\]",
+        y=lambda X, y: np.column_stack([y, 1 - y]),
+        params={"class_weight": [{0: 1.0}, {2: 3.0}]},
+    ),
+    *_expand(
         "label-outside-classes",
         CLF,
         (PARTIAL_FIT, PARTIAL_FIT_AGAIN),
@@ -487,6 +519,17 @@ for _param, _values in {
     TABLE += _refused_values(
         _param, _values, **({"learning_rate": "warmup_cosine"} if _param == "warmup_fraction" else {})
     )
+TABLE += _refused_values(
+    "label_smoothing", [(-0.1, "negative"), (1.0, "one"), (np.nan, "nan"), ("a", "string")], kinds=CLF
+)
+TABLE += _expand(
+    "early_stopping_metric=loss-lbfgs",
+    BOTH,
+    (FIT,),
+    r"early_stopping_metric='loss' applies to the stochastic solvers only \(early stopping needs epochs\); "
+    "solver='lbfgs' has none",
+    params={"early_stopping_metric": "loss", "solver": "lbfgs"},
+)
 for _schedule in ("cosine", "warmup_cosine", "coslog4"):
     for _solver in ("sgd", "adam"):
         TABLE += _expand(
