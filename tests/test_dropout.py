@@ -5,6 +5,7 @@ import pytest
 from sklearn.datasets import load_digits, make_classification, make_regression
 
 import reference as ref
+import test_gradcheck as gradcheck
 from fastbp import BackpropClassifier, BackpropRegressor, _backprop, _driver, _parallel, _regularisers
 from fastbp._network import Network, as_kernel_data
 
@@ -133,27 +134,30 @@ def test_masked_gradient_matches_the_reference(dtype, activation):
     np.testing.assert_allclose(grad, want_grad, rtol=rtol, atol=rtol * np.abs(want_grad).max())
 
 
-def test_masked_gradient_matches_finite_differences():
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])
+def test_masked_gradient_matches_finite_differences(dtype):
     """With the masks fixed (one key), the loss is a smooth function of the weights."""
     rng = np.random.RandomState(1)
     units = [5, 8, 6, 2]
-    network = Network(units, "tanh", "logistic", np.float64)
+    network = Network(units, "tanh", "logistic", dtype)
     network.params[:] = rng.uniform(-0.5, 0.5, network.n_params)
     X, Y = rng.randn(30, 5), rng.randint(0, 2, (30, 2)).astype(float)
     data = as_kernel_data(X, Y, None, dtype=network.dtype, n_outputs=2)
     rows = np.arange(30)
     rates, key = [0.4, 0.25], _regularisers.epoch_key(7, 0)
     _, grad = _block_with_dropout(network, data, rows, rates, key)
-    start, h = network.params.copy(), 1e-6
-    numeric = np.empty_like(start)
-    for j in range(start.size):
-        network.params[:] = start
-        network.params[j] += h
-        up, _ = _block_with_dropout(network, data, rows, rates, key)
-        network.params[j] -= 2 * h
-        down, _ = _block_with_dropout(network, data, rows, rates, key)
-        numeric[j] = (up - down) / (2 * h)
-    np.testing.assert_allclose(grad, numeric, rtol=1e-6, atol=1e-8)
+    params, h = network.params, gradcheck.STEP[dtype]
+    numeric = np.empty(network.n_params)
+    for j in range(network.n_params):
+        original = params[j]
+        params[j] = original + h
+        up, plus = _block_with_dropout(network, data, rows, rates, key)[0], float(params[j])
+        params[j] = original - h
+        down, minus = _block_with_dropout(network, data, rows, rates, key)[0], float(params[j])
+        params[j] = original
+        numeric[j] = (up - down) / (plus - minus)  # the step actually taken, after rounding to dtype
+    grad = grad.astype(np.float64)
+    assert np.linalg.norm(numeric - grad) / np.linalg.norm(grad) < gradcheck.TOLERANCE[dtype]
 
 
 def test_the_prediction_task_ignores_the_rates():

@@ -109,8 +109,10 @@ def test_class_weight_of_a_multilabel_target():
 
 try:
     from . import reference as ref
+    from . import test_gradcheck as gradcheck
 except ImportError:  # tests/ collected as a plain directory (rootdir on sys.path)
     import reference as ref
+    import test_gradcheck as gradcheck
 
 
 def _validation_rows(est, seed, n_samples, stratify):
@@ -123,13 +125,17 @@ def _validation_rows(est, seed, n_samples, stratify):
     )[1]
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("weighted", [False, True])
-@pytest.mark.parametrize("name", ["squared_error", "poisson", "multiclass"])
-def test_validation_loss_is_the_reference_loss_of_the_validation_rows(name, weighted):
-    """Frozen weights (a step of 1e-300): every epoch's validation loss is the initial model's."""
+@pytest.mark.parametrize("name", ["squared_error", "poisson", "multiclass", "multiclass_smoothed"])
+def test_validation_loss_is_the_reference_loss_of_the_validation_rows(name, weighted, dtype):
+    """Frozen weights (a step of 1e-300): every epoch's validation loss is the initial model's.
+
+    With label smoothing, of the smoothed targets, as ``loss_curve_``.
+    """
     rng = np.random.RandomState(0)
-    X = StandardScaler().fit_transform(rng.normal(size=(120, 5)))
-    if name == "multiclass":
+    X = StandardScaler().fit_transform(rng.normal(size=(120, 5))).astype(dtype)
+    if name.startswith("multiclass"):
         y = rng.randint(0, 3, 120)
         est = BackpropClassifier
     else:
@@ -142,14 +148,22 @@ def test_validation_loss_is_the_reference_loss_of_the_validation_rows(name, weig
     )  # fmt: skip
     if est is BackpropRegressor:
         params["loss"] = name
+    eps = 0.2 if name == "multiclass_smoothed" else 0.0
+    if eps:
+        params["label_smoothing"] = eps
     model = est(**params).fit(X, y, sample_weight=sw)
     val = _validation_rows(model, 7, len(y), None)
-    P = model._forward(X[val], check_input=False)
+    P = model._forward(X[val], check_input=False).astype(np.float64)
     Y = model._one_hot(y[val], np.float64) if est is BackpropClassifier else y[val].reshape(-1, 1)
     w = np.ones(len(val)) if sw is None else sw[val]
-    losses = ref.sample_losses(model.out_activation_, P, Y)
-    l2 = 0.5 * 0.1 * sum((c**2).sum() for c in model.coefs_) / 25
-    np.testing.assert_allclose(model.validation_loss_curve_, np.average(losses, weights=w) + l2, rtol=1e-10)
+    losses = ref.sample_losses(model.out_activation_, P, _smoothed(Y, eps, 3))
+    l2 = 0.5 * 0.1 * sum((c.astype(np.float64) ** 2).sum() for c in model.coefs_) / 25
+    expected = np.average(losses, weights=w) + l2
+    rtol = 1e-10 if dtype == np.float64 else 1e-5
+    np.testing.assert_allclose(model.validation_loss_curve_, expected, rtol=rtol)
+    if eps:  # (the smoothing is seen: the unsmoothed targets' loss is another)
+        unsmoothed = np.average(ref.sample_losses(model.out_activation_, P, Y), weights=w)
+        assert not np.isclose(model.validation_loss_curve_[0], unsmoothed + l2, rtol=1e-4)
     assert model.best_validation_loss_ == min(model.validation_loss_curve_)
     assert len(model.validation_loss_curve_) == len(model.validation_scores_) == model.n_iter_
 
@@ -231,11 +245,12 @@ def _smoothed(Y, eps, n_classes):
     return Y * (1 - eps) + eps / n_classes
 
 
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
 @pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
-def test_label_smoothing_trains_on_the_smoothed_loss(target):
+def test_label_smoothing_trains_on_the_smoothed_loss(target, dtype):
     """Frozen weights, one batch of all rows: loss_curve_[0] is the initial model's smoothed loss."""
     rng = np.random.RandomState(0)
-    X = rng.normal(size=(60, 4))
+    X = rng.normal(size=(60, 4)).astype(dtype)
     if target == "multilabel":
         y = rng.randint(0, 2, size=(60, 3))
     else:
@@ -246,45 +261,55 @@ def test_label_smoothing_trains_on_the_smoothed_loss(target):
         shuffle=False, alpha=0.0, batch_size=60, random_state=0, label_smoothing=eps,
     )  # fmt: skip
     model = BackpropClassifier(**params).fit(X, y)
-    P = model._forward(X, check_input=False)
+    P = model._forward(X, check_input=False).astype(np.float64)
     Y = model._one_hot(y, np.float64).astype(np.float64)
     n_classes = Y.shape[1] if target == "multiclass" else 2
     expected = ref.sample_losses(model.out_activation_, P, _smoothed(Y, eps, n_classes)).mean()
-    np.testing.assert_allclose(model.loss_curve_[0], expected, rtol=1e-12)
+    np.testing.assert_allclose(model.loss_curve_[0], expected, rtol=1e-12 if dtype == np.float64 else 1e-5)
     unsmoothed = BackpropClassifier(**{**params, "label_smoothing": 0.0}).fit(X, y)
     assert not np.isclose(unsmoothed.loss_curve_[0], model.loss_curve_[0], rtol=1e-6)
     np.testing.assert_array_equal(unsmoothed.predict_proba(X), model.predict_proba(X))  # same frozen model
 
 
-@pytest.mark.parametrize("target", ["binary", "multiclass"])
-def test_smoothed_loss_gradient_matches_finite_differences(target):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
+@pytest.mark.parametrize("target", ["binary", "multiclass", "multilabel"])
+def test_smoothed_loss_gradient_matches_finite_differences(target, dtype):
     from fastbp import _backprop
     from fastbp._network import as_kernel_data
 
     rng = np.random.RandomState(1)
-    X = rng.normal(size=(30, 4))
-    y = rng.randint(0, 2 if target == "binary" else 3, size=30)
+    X = rng.normal(size=(30, 4)).astype(dtype)
+    if target == "multilabel":
+        y = rng.randint(0, 2, size=(30, 3))
+    else:
+        y = rng.randint(0, 2 if target == "binary" else 3, size=30)
     model = BackpropClassifier(hidden_layer_sizes=(5,), activation="tanh", max_iter=3, label_smoothing=0.3)
     model.set_params(random_state=0).fit(X, y)
     _, Y, _ = model._validate_input(X, y, incremental=False, reset=False)
+    smoothed = [0.1, 0.8] if target == "multiclass" else [0.15, 0.85]  # eps / K, 1 - eps + eps / K
+    np.testing.assert_allclose(np.unique(Y), smoothed, rtol=1e-6)
     network = model._network
-    data = as_kernel_data(X, Y, None, dtype=np.float64, n_outputs=Y.shape[1])
+    data = as_kernel_data(X, Y, None, dtype=dtype, n_outputs=Y.shape[1])
     work = network.workspace(30, False)
-    grad = np.empty(network.n_params)
+    grad = np.empty(network.n_params, dtype=dtype)
+    params = network.params
 
-    def loss_at(params):
-        network.params[...] = params
+    def loss():
         return _backprop.full_loss_grad_into(network.net(), data, work, 0.01, 30, grad)
 
-    theta = network.params.copy()
-    loss_at(theta)
-    analytic = grad.copy()
-    h = 1e-6
-    numeric = np.array(
-        [(loss_at(theta + h * e) - loss_at(theta - h * e)) / (2 * h) for e in np.eye(theta.size)]
-    )
-    network.params[...] = theta
-    np.testing.assert_allclose(analytic, numeric, rtol=1e-5, atol=1e-8)
+    loss()
+    analytic = grad.astype(np.float64)
+    h = gradcheck.STEP[dtype]
+    numeric = np.empty(network.n_params)
+    for k in range(network.n_params):
+        original = params[k]
+        params[k] = original + h
+        up, plus = loss(), float(params[k])
+        params[k] = original - h
+        down, minus = loss(), float(params[k])
+        params[k] = original
+        numeric[k] = (up - down) / (plus - minus)  # the step actually taken, after rounding to dtype
+    assert np.linalg.norm(numeric - analytic) / np.linalg.norm(analytic) < gradcheck.TOLERANCE[dtype]
 
 
 # Reference numbers from PyTorch 2.13.0 (CPU, float64), one-off run, not a
