@@ -140,8 +140,12 @@ _PARAMETERS_DOC = """
         (for 'adam' before the bias correction scikit-learn folds into its
         step size), then takes the optimizer's step; 'sgd' decays the same
         way. Unlike ``alpha``'s L2 penalty it is not part of the loss, the
-        gradient or Adam's moments. Stochastic solvers only. scikit-learn's
-        MLP has no such parameter.
+        gradient or Adam's moments. Adam's step itself stays scikit-learn's,
+        which adds ``epsilon`` to the square root of the uncorrected second
+        moment, where PyTorch adds it to the bias-corrected one: the same
+        step as PyTorch's with ``eps = epsilon / sqrt(1 - beta_2 ** t)``,
+        indistinguishable once ``epsilon`` is small next to the moments.
+        Stochastic solvers only. scikit-learn's MLP has no such parameter.
     max_grad_norm : float > 0 or None, default=None
         Clip each mini-batch's gradient (its mean over the batch, L2 term
         included) to this global L2 norm before the optimizer uses it: a
