@@ -55,6 +55,18 @@ Where this departs from RealMLP-TD, and why:
 - **Missing values** (RealMLP-TD has none): numeric NaN is imputed by the
   column's training median and flagged in an indicator column; in a
   categorical column, missing is a category of its own.
+
+What of scikit-learn's contract the presets keep, and what not:
+
+- ``sample_weight`` (and ``class_weight``, which multiplies it) weighs
+  each row's loss and validation score; the preprocessing statistics
+  (medians, quantiles, categories) and the validation split count rows.
+- No ``partial_fit``: the preprocessing statistics, the validation split
+  that picks the best epoch and the schedules over a known run (coslog4,
+  'flat_cos') need the whole table. To train in chunks, fit
+  :class:`~fastbp.RobustSmoothClipScaler` once and ``partial_fit`` a
+  :class:`~fastbp.BackpropClassifier` or :class:`~fastbp.BackpropRegressor`
+  with constant schedules on its output.
 """
 
 import warnings
@@ -195,6 +207,7 @@ class _TabularBase(BaseEstimator):
             # the median would make them dense
             self.preprocessor_ = None
             self.categorical_features_ = np.zeros(X.shape[1], dtype=bool)
+            self.imputation_medians_ = np.full(X.shape[1], np.nan)
             return self._as_network_input(X)
         mask = _categorical_mask(X, self.categorical_features)
         self.categorical_features_ = mask
@@ -222,7 +235,12 @@ class _TabularBase(BaseEstimator):
         if not outer:
             raise ValueError("X has no columns")
         self.preprocessor_ = ColumnTransformer(outer, sparse_threshold=0.3 if large else 0.0)
-        return self._as_network_input(self.preprocessor_.fit_transform(X))
+        Xt = self.preprocessor_.fit_transform(X)
+        self.imputation_medians_ = np.full(X.shape[1], np.nan)
+        if len(columns):
+            imputer = self.preprocessor_.named_transformers_["dense"][0].named_transformers_["numeric"]
+            self.imputation_medians_[columns] = imputer.statistics_
+        return self._as_network_input(Xt)
 
     def _transform(self, X):
         check_is_fitted(self, "estimator_")
@@ -268,6 +286,18 @@ class _TabularBase(BaseEstimator):
         """Epochs trained."""
         check_is_fitted(self, "estimator_")
         return self.estimator_.n_iter_
+
+    @property
+    def input_scale_(self):
+        """The learned scale of each network input column (``estimator_``'s); with ``input_scaling``."""
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.input_scale_
+
+    @property
+    def activation_mix_(self):
+        """Each hidden unit's trained mix with the identity (``estimator_``'s), if parametric."""
+        check_is_fitted(self, "estimator_")
+        return self.estimator_.activation_mix_
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -359,8 +389,19 @@ _SHARED_ATTRIBUTES = """
         scaling); None for sparse input, which the network takes as it is.
     categorical_features_ : ndarray of bool of shape (n_features,)
         Which input columns were treated as categorical.
+    imputation_medians_ : ndarray of shape (n_features,)
+        Each numeric column's training median, which replaces its missing
+        values (NaN for a column with no values, for categorical columns
+        and for sparse input, which is not imputed).
     coefs_, intercepts_ : list of ndarray
         The dense layers' weights and biases (``estimator_``'s).
+    input_scale_ : ndarray of shape (n_network_inputs,)
+        With ``input_scaling``: the learned scale of each column the network
+        takes (after the preprocessing), ``estimator_``'s.
+    activation_mix_ : list of ndarray
+        With ``parametric_activation``: each hidden unit's trained weight
+        ``alpha`` in ``z + alpha (f(z) - z)``, one array per hidden layer,
+        ``estimator_``'s.
     n_iter_ : int
         Epochs trained.
     n_features_in_ : int

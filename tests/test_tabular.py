@@ -18,7 +18,7 @@ import pytest
 import scipy.sparse as sp
 from sklearn.base import clone
 from sklearn.datasets import load_diabetes, load_wine
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
@@ -115,6 +115,23 @@ def test_imputation_takes_the_median_of_the_training_rows():
     model = TabularClassifier(**SMALL).fit(df, y)
     imputer = model.preprocessor_.named_transformers_["dense"][0].named_transformers_["numeric"]
     np.testing.assert_allclose(imputer.statistics_, [df["x"].median(), df["z"].median()])
+    # one per input column, NaN for the categorical ones
+    nan = np.nan
+    np.testing.assert_allclose(model.imputation_medians_, [df["x"].median(), nan, nan, nan, df["z"].median()])
+
+
+def test_the_networks_scales_and_activation_mixes_are_fitted_attributes():
+    df, y = _table()
+    model = TabularClassifier(**SMALL).fit(df, y)
+    assert model.input_scale_ is model.estimator_.input_scale_
+    assert model.input_scale_.shape == (model.estimator_.n_features_in_,)
+    assert not np.all(model.input_scale_ == 1)  # trained from 1
+    assert [m.shape for m in model.activation_mix_] == [(n,) for n in SMALL["hidden_layer_sizes"]]
+    assert model.activation_mix_[0] is model.estimator_.activation_mix_[0]
+    plain = TabularClassifier(**SMALL, input_scaling=False, parametric_activation=False).fit(df, y)
+    assert not hasattr(plain, "input_scale_") and not hasattr(plain, "activation_mix_")
+    with pytest.raises(NotFittedError):
+        TabularClassifier().input_scale_
 
 
 @pytest.mark.parametrize("how", ["names", "indices", "mask"])
