@@ -159,6 +159,8 @@ def test_parametric_activations_allocate_nothing_per_batch(solver, dtype, activa
         few, n_arrays = _allocations_of_blocked_batch(10, *blocked, input_scaling=True, parametric=True)
         many, _ = _allocations_of_blocked_batch(200, *blocked, input_scaling=True, parametric=True)
         assert few == many == n_arrays
+
+
 # every option of the optimizer step on: per-step schedules (warmup included),
 # decoupled weight decay, gradient clipping (a norm small enough to clip)
 OPTIONS = {
@@ -195,7 +197,11 @@ def test_robust_losses_allocate_nothing_per_batch(loss, solver, dtype):
     assert few == many == n_arrays
 
 
-@pytest.mark.parametrize("activation", ["gelu", ("selu", "tanh"), ("relu", "mish")], ids=str)
+# every activation that keeps f'(z), each loop of its kernel once
+KEEPING = ["gelu", ("selu", "tanh"), ("relu", "mish"), ("leaky_relu", "elu"), ("gelu_tanh", "silu"), "softplus"]
+
+
+@pytest.mark.parametrize("activation", KEEPING, ids=str)
 @pytest.mark.parametrize("sparse_input", [False, True])
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])
 def test_activations_keeping_derivatives_allocate_nothing_per_batch(activation, sparse_input, dtype):
