@@ -73,7 +73,7 @@ from ._activations import (
     add_bias_activate_inplace,
     add_bias_output_activate_inplace,
 )
-from ._jit import LAZY_KERNELS, call_at, compile_ahead, inline_kernel, kernel, lazy_kernel
+from ._jit import LAZY_KERNELS, call_at, compile_ahead, inline_kernel, kernel, lazy_kernel, prefer_wide_vectors
 from ._losses import output_delta_loss_into
 from ._optimizers import (
     ADAM,
@@ -335,6 +335,7 @@ def activation_mix_into(Z, derivs, params, grad, block, mixed, bias_at, at, code
     site per pass; compiled on first use and called by address (see
     :class:`fastbp._jit.LazyKernel`).
     """
+    prefer_wide_vectors()
     n, m = Z.shape
     one, zero = Z.dtype.type(1.0), Z.dtype.type(0.0)
     kept = view(derivs, block, (0 if phase == MIX_PREDICT else n, m))

@@ -17,7 +17,7 @@ random state when dropout is on, and of the epoch's number.
 
 import numpy as np
 
-from ._jit import inline_kernel, lazy_kernel
+from ._jit import inline_kernel, lazy_kernel, prefer_wide_vectors
 
 _GOLDEN = 0x9E3779B97F4A7C15  # 2^64 / golden ratio: SplitMix64's increment
 _MIX_1, _MIX_2 = 0xBF58476D1CE4E5B9, 0x94D049BB133111EB
@@ -71,6 +71,7 @@ def dropout_inplace(A, rows, start, key, first_unit, n_units, rate, delta):
     Compiled on first use and called by address (see
     :class:`fastbp._jit.LazyKernel`).
     """
+    prefer_wide_vectors()  # (AVX-512 multiplies 64-bit integers in vectors; AVX2 emulates it)
     threshold = np.uint64(rate * 2.0**_FRACTION_BITS)
     keep = 1.0 - rate
     scale, zero = A.dtype.type(1.0 / keep), A.dtype.type(0.0)

@@ -489,18 +489,3 @@ def test_altered_network_state_is_refused(activation):
     state["activation"] = activation
     with pytest.raises(ValueError, match="damaged or was altered: activations"):
         Network.from_state(state)
-
-
-@pytest.mark.parametrize("kernel", ["keeping_activation_inplace", "smooth_activation_inplace"])
-def test_activation_kernels_are_vectorized_at_the_full_width(kernel):
-    from llvmlite import binding
-
-    lazy = getattr(_activations, kernel)
-    # compiled anew, uncached: code loaded from the cache keeps no LLVM IR
-    options = {k: v for k, v in lazy.dispatcher.targetoptions.items() if k != "nopython"}
-    fresh = numba.njit(**options)(lazy.dispatcher.py_func)
-    fresh.compile(tuple(numba.typeof(a) for a in lazy.example_args(np.dtype(np.float64))))
-    (result,) = fresh.overloads.values()
-    assert '"prefer-vector-width"="512"' in result.library.get_llvm_str()
-    if "+avx512f" in binding.get_host_cpu_features().flatten():
-        assert "zmm" in result.library.get_asm_str()

@@ -12,7 +12,7 @@ import numba
 import numpy as np
 import pytest
 
-from fastbp import _backprop
+from fastbp import _activations, _backprop, _regularisers
 from fastbp._jit import LAZY_KERNELS, call_at
 from fastbp._optimizers import COSINE, COSLOG4, SCHEDULE_KERNELS, SGD, schedule_factor
 
@@ -94,3 +94,26 @@ def test_optimizer_tuple_has_each_options_kernel_only_when_it_is_on():
     kernels = (0, 13, 16, 21)  # sgd, dropout, schedule, clipping
     assert all(off[i] == 0 for i in kernels)
     assert all(on[i] != 0 for i in kernels)
+
+
+@pytest.mark.parametrize(
+    "module, kernel",
+    [
+        (_activations, "keeping_activation_inplace"),
+        (_activations, "smooth_activation_inplace"),
+        (_backprop, "activation_mix_into"),
+        (_regularisers, "dropout_inplace"),
+    ],
+)
+def test_elementwise_kernels_are_vectorized_at_the_full_width(module, kernel):
+    from llvmlite import binding
+
+    lazy = getattr(module, kernel)
+    # compiled anew, uncached: code loaded from the cache keeps no LLVM IR
+    options = {k: v for k, v in lazy.dispatcher.targetoptions.items() if k != "nopython"}
+    fresh = numba.njit(**options)(lazy.dispatcher.py_func)
+    fresh.compile(tuple(numba.typeof(a) for a in lazy.example_args(np.dtype(np.float64))))
+    (result,) = fresh.overloads.values()
+    assert '"prefer-vector-width"="512"' in result.library.get_llvm_str()
+    if "+avx512f" in binding.get_host_cpu_features().flatten():
+        assert "zmm" in result.library.get_asm_str()
