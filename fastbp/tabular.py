@@ -42,7 +42,11 @@ Where this departs from RealMLP-TD, and why:
 
 - **Initialisation** is scikit-learn's Glorot rule, where RealMLP draws
   the NTK weights from a standard normal (effective weights of variance
-  ``1 / fan_in``) and its biases by its 'he+5' rule.
+  ``1 / fan_in``) and its biases by its 'he+5' rule. The presets' network
+  is a :class:`~fastbp.BackpropClassifier`/:class:`~fastbp.BackpropRegressor`,
+  whose initial draws are scikit-learn's (what its oracle tests pin); an
+  option for RealMLP's rule is not built, and what it would change in
+  error is not measured.
 - **The scaling layer is not decayed**, where RealMLP-TD decays it by the
   weights' weight decay times its step-size factor (6).
 - **Not built yet:** RealMLP's periodic numeric embeddings (PBLD).
