@@ -49,6 +49,7 @@ from ._network import (
     workspace_nbytes,
     writable,
 )
+from ._init import data_dependent_init
 from ._sklearn_bridge import from_sklearn, to_sklearn
 from ._threads import single_threaded_blas
 from ._version import FORMAT_1_PARAMETERS, FORMAT_1_VALUES, STATE_FORMAT, __version__
@@ -255,6 +256,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         "input_scale_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
         "parametric_activation": ["boolean"],
         "activation_learning_rate_factor": [Interval(Real, 0, None, closed="neither")],
+        "init": [StrOptions({"glorot", "data"})],
     }
 
     @abstractmethod
@@ -297,6 +299,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         input_scale_learning_rate_factor,
         parametric_activation,
         activation_learning_rate_factor,
+        init,
     ):
         self.hidden_layer_sizes = hidden_layer_sizes
         self.activation = activation
@@ -335,6 +338,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         self.input_scale_learning_rate_factor = input_scale_learning_rate_factor
         self.parametric_activation = parametric_activation
         self.activation_learning_rate_factor = activation_learning_rate_factor
+        self.init = init
 
     def _dropout_rates(self, n_hidden=None):
         """One dropout rate per hidden layer as a float64 array; empty without dropout."""
@@ -654,6 +658,11 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         if first_pass:
             _check_fits_in_memory(units, dtype, self.solver, self._batch_rows(X.shape[0]), activation)
             self._initialize(units, dtype)
+            if self.init == "data":  # (drawn after scikit-learn's initial draws)
+                network = self._network
+                data_dependent_init(
+                    network.coefs, network.intercepts, network.hidden_activations, X, self._random_state
+                )
         else:
             self._init_bookkeeping(only_missing=True)  # weights assigned to an unfitted model
 
@@ -816,7 +825,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
         ``weight_decay``, ``max_grad_norm``, ``warmup_fraction``,
         ``dropout_schedule``, ``weight_decay_schedule``,
         ``learning_rate_scaling``, ``intercept_learning_rate_factor``,
-        ``input_scale_learning_rate_factor``, the
+        ``input_scale_learning_rate_factor``, ``init``, the
         ``learning_rate`` schedules 'cosine', 'warmup_cosine' and 'coslog4',
         which the returned model replaces by 'constant', and the regressor's
         losses 'absolute_error', 'huber' and 'quantile', whose models are

@@ -211,6 +211,17 @@ _PARAMETERS_DOC = """
         Multiplies Adam's step size for the mixing weights of
         ``parametric_activation`` (RealMLP-TD's ``act_lr_factor=0.1``).
         Adam only. scikit-learn's MLP has no such parameter.
+    init : {'glorot', 'data'}, default='glorot'
+        How the weights start. 'glorot': scikit-learn's Glorot-uniform
+        draws. 'data': RealMLP's data-dependent rule (pytabkit's
+        ``weight_init_mode='std'``, ``bias_init_mode='he+5'``), applied
+        after those draws, layer by layer on the training rows (a sample of
+        at most 16,384): each unit's weights are a standard-normal draw
+        scaled so that its pre-activations have variance 1 over the rows,
+        and its intercept is minus its pre-activation at a random convex
+        combination of 5 rows. Every solver; ``warm_start`` and
+        ``partial_fit`` after the first call keep the weights they have.
+        scikit-learn's MLP has no such parameter.
 """
 
 _ATTRIBUTES_DOC = """
@@ -370,6 +381,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
         input_scale_learning_rate_factor=1.0,
         parametric_activation=False,
         activation_learning_rate_factor=1.0,
+        init="glorot",
         class_weight=None,
         label_smoothing=0.0,
     ):
@@ -413,6 +425,7 @@ class BackpropClassifier(ClassifierMixin, BaseBackprop):
             input_scale_learning_rate_factor=input_scale_learning_rate_factor,
             parametric_activation=parametric_activation,
             activation_learning_rate_factor=activation_learning_rate_factor,
+            init=init,
         )
 
     _sklearn_class = MLPClassifier
@@ -752,6 +765,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
         input_scale_learning_rate_factor=1.0,
         parametric_activation=False,
         activation_learning_rate_factor=1.0,
+        init="glorot",
         delta=1.0,
         quantile=0.5,
     ):
@@ -795,6 +809,7 @@ class BackpropRegressor(RegressorMixin, BaseBackprop):
             input_scale_learning_rate_factor=input_scale_learning_rate_factor,
             parametric_activation=parametric_activation,
             activation_learning_rate_factor=activation_learning_rate_factor,
+            init=init,
         )
 
     def _validate_input(self, X, y, incremental, reset):

@@ -675,6 +675,7 @@ INVALID_PARAMETERS = {
     "input_scale_learning_rate_factor": 0.0,
     "parametric_activation": "yes",
     "activation_learning_rate_factor": 0.0,
+    "init": "he",
     "delta": 0.0,  # regressor only
     "quantile": 1.5,  # regressor only
 }
