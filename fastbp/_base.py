@@ -40,6 +40,7 @@ from ._driver import (
     new_history,
     train_lbfgs,
 )
+from ._init import data_dependent_init
 from ._network import (
     HIDDEN_CODES,
     Network,
@@ -49,7 +50,6 @@ from ._network import (
     workspace_nbytes,
     writable,
 )
-from ._init import data_dependent_init
 from ._sklearn_bridge import from_sklearn, to_sklearn
 from ._threads import single_threaded_blas
 from ._version import FORMAT_1_PARAMETERS, FORMAT_1_VALUES, STATE_FORMAT, __version__
@@ -657,12 +657,7 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
                 )
         if first_pass:
             _check_fits_in_memory(units, dtype, self.solver, self._batch_rows(X.shape[0]), activation)
-            self._initialize(units, dtype)
-            if self.init == "data":  # (drawn after scikit-learn's initial draws)
-                network = self._network
-                data_dependent_init(
-                    network.coefs, network.intercepts, network.hidden_activations, X, self._random_state
-                )
+            self._initialize(units, dtype, X)
         else:
             self._init_bookkeeping(only_missing=True)  # weights assigned to an unfitted model
 
@@ -703,8 +698,11 @@ class BaseBackprop(CallbackSupportMixin, BaseEstimator, metaclass=ABCMeta):
             intercept[...] = rng.uniform(-bound, bound, intercept.shape)
         return network
 
-    def _initialize(self, units, dtype):
-        self._set_network(self._new_network(units, dtype, self._random_state))
+    def _initialize(self, units, dtype, X):
+        network = self._new_network(units, dtype, self._random_state)
+        if self.init == "data":  # (drawn after scikit-learn's initial draws)
+            data_dependent_init(network.coefs, network.intercepts, network.hidden_activations, X, self._random_state)
+        self._set_network(network)
         self._best_params = None  # the best weights of early stopping
         self._init_bookkeeping(only_missing=False)
 

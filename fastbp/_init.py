@@ -23,6 +23,8 @@ directly, whatever the step sizes of the NTK parametrisation.
 import numpy as np
 from scipy import special
 
+from ._activations import GELU_TANH_CUBIC, LEAKY_SLOPE, SELU_ALPHA, SELU_SCALE, SQRT_2_OVER_PI
+
 MAX_ROWS = 16384  # rows (a random sample of them) whose statistics set the weights
 N_SIMPLEX = 5  # rows per intercept's convex combination ('he+5')
 
@@ -36,11 +38,11 @@ _FORWARD = {
     "logistic": special.expit,
     "tanh": np.tanh,
     "relu": lambda z: np.maximum(z, 0.0),
-    "leaky_relu": lambda z: np.where(z > 0, z, 0.01 * z),
+    "leaky_relu": lambda z: np.where(z > 0, z, LEAKY_SLOPE * z),
     "elu": lambda z: np.where(z > 0, z, np.expm1(np.minimum(z, 0.0))),
-    "selu": lambda z: 1.0507009873554805 * np.where(z > 0, z, 1.6732632423543772 * np.expm1(np.minimum(z, 0.0))),
+    "selu": lambda z: SELU_SCALE * np.where(z > 0, z, SELU_ALPHA * np.expm1(np.minimum(z, 0.0))),
     "gelu": lambda z: 0.5 * z * special.erfc(-z / np.sqrt(2.0)),
-    "gelu_tanh": lambda z: 0.5 * z * (1.0 + np.tanh(np.sqrt(2.0 / np.pi) * (z + 0.044715 * z**3))),
+    "gelu_tanh": lambda z: 0.5 * z * (1.0 + np.tanh(SQRT_2_OVER_PI * (z + GELU_TANH_CUBIC * z**3))),
     "silu": lambda z: z * special.expit(z),
     "mish": lambda z: z * np.tanh(_softplus(z)),
     "softplus": _softplus,
@@ -69,8 +71,14 @@ def data_dependent_init(coefs, intercepts, hidden_activations, X, random_state):
     A = X.astype(np.float64)
     for layer, (coef, intercept) in enumerate(zip(coefs, intercepts)):
         G = random_state.standard_normal(coef.shape)
-        Z = np.asarray(A @ G)
-        std = Z.std(axis=0)
+        with np.errstate(over="ignore", invalid="ignore"):
+            Z = np.asarray(A @ G)
+            std = Z.std(axis=0)
+        if not (np.isfinite(Z).all() and np.isfinite(std).all()):
+            raise ValueError(
+                f"init='data': layer {layer + 1}'s pre-activations overflow on these rows; "
+                "scale the input (e.g. with StandardScaler), or use init='glorot'."
+            )
         std[~(std > 0)] = 1.0  # a unit whose input is constant over the rows keeps its draw
         Z /= std
         m = Z.shape[1]

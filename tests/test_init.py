@@ -23,7 +23,9 @@ def _initial(est, X, y):
 
 
 @pytest.mark.parametrize("dtype", [np.float64, np.float32], ids=["f64", "f32"])
-@pytest.mark.parametrize("activation", ["relu", "tanh", "selu", "gelu", ["mish", "softplus"], ["silu", "elu"]])
+@pytest.mark.parametrize(
+    "activation", ["relu", "tanh", "selu", "gelu", ["mish", "softplus"], ["silu", "elu"]]
+)
 def test_every_layers_pre_activations_start_with_variance_one_and_bend_inside_the_data(activation, dtype):
     X, y = make_classification(n_samples=300, n_features=7, n_classes=3, n_informative=5, random_state=0)
     X = X.astype(dtype)
@@ -87,7 +89,18 @@ def test_warm_start_and_partial_fit_keep_the_weights_they_have():
 
 def test_lbfgs_and_the_preset_take_it():
     X, y = make_regression(n_samples=120, n_features=4, noise=1.0, random_state=10)
-    lbfgs = BackpropRegressor(hidden_layer_sizes=(6,), solver="lbfgs", init="data", max_iter=30, random_state=0)
+    lbfgs = BackpropRegressor(
+        hidden_layer_sizes=(6,), solver="lbfgs", init="data", max_iter=30, random_state=0
+    )
     assert lbfgs.fit(X, y).score(X, y) > 0.9
     preset = TabularRegressor(hidden_layer_sizes=(16,), max_iter=30, init="data", random_state=0).fit(X, y)
     assert preset.estimator_.init == "data" and preset.score(X, y) > 0.9
+
+
+def test_overflowing_pre_activations_are_refused_and_leave_no_weights():
+    X, y = make_regression(n_samples=50, n_features=3, random_state=11)
+    X[0, 0] = 1e306
+    model = BackpropRegressor(hidden_layer_sizes=(4,), init="data", random_state=0)
+    with pytest.raises(ValueError, match=r"init='data': layer 1's pre-activations overflow"):
+        model.fit(X, y)
+    assert not hasattr(model, "coefs_")
