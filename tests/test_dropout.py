@@ -146,16 +146,9 @@ def test_masked_gradient_matches_finite_differences(dtype):
     rows = np.arange(30)
     rates, key = [0.4, 0.25], _regularisers.epoch_key(7, 0)
     _, grad = _block_with_dropout(network, data, rows, rates, key)
-    params, h = network.params, gradcheck.STEP[dtype]
-    numeric = np.empty(network.n_params)
-    for j in range(network.n_params):
-        original = params[j]
-        params[j] = original + h
-        up, plus = _block_with_dropout(network, data, rows, rates, key)[0], float(params[j])
-        params[j] = original - h
-        down, minus = _block_with_dropout(network, data, rows, rates, key)[0], float(params[j])
-        params[j] = original
-        numeric[j] = (up - down) / (plus - minus)  # the step actually taken, after rounding to dtype
+    numeric = gradcheck.central_differences(
+        lambda: _block_with_dropout(network, data, rows, rates, key)[0], network.params, gradcheck.STEP[dtype]
+    )
     grad = grad.astype(np.float64)
     assert np.linalg.norm(numeric - grad) / np.linalg.norm(grad) < gradcheck.TOLERANCE[dtype]
 

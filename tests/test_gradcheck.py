@@ -65,6 +65,24 @@ def make_problem(hidden, activation, out, n_outputs, dtype, seed=0):
     return network, data
 
 
+def central_differences(loss, params, h):
+    """The gradient of ``loss()`` by central differences in each entry of ``params`` (restored after).
+
+    Each quotient divides by the step actually taken, after rounding to
+    ``params``' dtype.
+    """
+    fd = np.empty(params.size)
+    for j in range(params.size):
+        original = params[j]
+        params[j] = original + h
+        up, plus = loss(), float(params[j])
+        params[j] = original - h
+        down, minus = loss(), float(params[j])
+        params[j] = original
+        fd[j] = (up - down) / (plus - minus)
+    return fd
+
+
 def check_gradient(network, data, dtype, alpha=ALPHA):
     """Relative error of the kernel's gradient against central differences."""
     net = network.net()
@@ -80,16 +98,7 @@ def check_gradient(network, data, dtype, alpha=ALPHA):
     loss = _backprop.full_loss_grad_into(net, data, work, alpha, chunk, grad)
     assert np.isfinite(loss) and np.all(np.isfinite(grad))
 
-    h = STEP[dtype]
-    fd = np.empty(network.n_params)
-    for j in range(network.n_params):
-        original = params[j]
-        params[j] = original + h
-        up, plus = loss_at(), float(params[j])
-        params[j] = original - h
-        down, minus = loss_at(), float(params[j])
-        params[j] = original
-        fd[j] = (up - down) / (plus - minus)  # the step actually taken, after rounding to dtype
+    fd = central_differences(loss_at, params, STEP[dtype])
     assert loss_at() == loss  # parameters restored
 
     grad = grad.astype(np.float64)

@@ -299,16 +299,7 @@ def test_smoothed_loss_gradient_matches_finite_differences(target, dtype):
 
     loss()
     analytic = grad.astype(np.float64)
-    h = gradcheck.STEP[dtype]
-    numeric = np.empty(network.n_params)
-    for k in range(network.n_params):
-        original = params[k]
-        params[k] = original + h
-        up, plus = loss(), float(params[k])
-        params[k] = original - h
-        down, minus = loss(), float(params[k])
-        params[k] = original
-        numeric[k] = (up - down) / (plus - minus)  # the step actually taken, after rounding to dtype
+    numeric = gradcheck.central_differences(loss, params, gradcheck.STEP[dtype])
     assert np.linalg.norm(numeric - analytic) / np.linalg.norm(analytic) < gradcheck.TOLERANCE[dtype]
 
 
