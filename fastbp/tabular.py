@@ -141,6 +141,16 @@ def _n_categories(column):
     return len({v for v in np.asarray(column, dtype=object) if not (v is None or v != v)})  # (NaN != NaN)
 
 
+def _fitted_network_attribute(name, doc):
+    """A read-only property: the fitted ``estimator_``'s attribute ``name``."""
+
+    def get(self):
+        check_is_fitted(self, "estimator_")
+        return getattr(self.estimator_, name)
+
+    return property(get, doc=f"{doc} (``estimator_.{name}``)")
+
+
 class _TabularBase(BaseEstimator):
     """The preprocessing and recipe shared by the two presets; see the module docstring."""
 
@@ -276,35 +286,15 @@ class _TabularBase(BaseEstimator):
             raise ValueError(f"X has {X.shape[0]} sample(s): a validation split needs at least 2")
         return X
 
-    @property
-    def coefs_(self):
-        """The dense layers' weight matrices (those of the fitted ``estimator_``)."""
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.coefs_
-
-    @property
-    def intercepts_(self):
-        """The dense layers' bias vectors (those of the fitted ``estimator_``)."""
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.intercepts_
-
-    @property
-    def n_iter_(self):
-        """Epochs trained."""
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.n_iter_
-
-    @property
-    def input_scale_(self):
-        """The learned scale of each network input column (``estimator_``'s); with ``input_scaling``."""
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.input_scale_
-
-    @property
-    def activation_mix_(self):
-        """Each hidden unit's trained mix with the identity (``estimator_``'s), if parametric."""
-        check_is_fitted(self, "estimator_")
-        return self.estimator_.activation_mix_
+    coefs_ = _fitted_network_attribute("coefs_", "The dense layers' weight matrices.")
+    intercepts_ = _fitted_network_attribute("intercepts_", "The dense layers' bias vectors.")
+    n_iter_ = _fitted_network_attribute("n_iter_", "Epochs trained.")
+    input_scale_ = _fitted_network_attribute(
+        "input_scale_", "The learned scale of each network input column; with ``input_scaling``."
+    )
+    activation_mix_ = _fitted_network_attribute(
+        "activation_mix_", "Each hidden unit's trained mix with the identity, if parametric."
+    )
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
